@@ -1,0 +1,96 @@
+"""The effects ledger: exactly-once side effects under at-least-once execution.
+
+A side-effecting tool call is keyed by ``(run_id, node, call_index)``, where
+``call_index`` is the how-manieth visit of the node in the run (stable when a
+crashed step is re-executed from its checkpoint).  The call is
+
+1. looked up: a ``done`` entry returns its recorded response, the tool is not called;
+2. otherwise recorded as ``pending`` *before* the effect, in its own commit;
+3. performed with the key (tools pass it on, e.g. as a unique column), and
+   marked ``done`` with its response in the same transaction as any database
+   write the tool makes.
+
+A crash between 2 and 3 leaves a ``pending`` entry; the retry calls the tool
+again with the same key, and the tool's own idempotency (the key) makes that
+safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from forgeyard.db import get_engine
+from forgeyard.models import Effect, EffectStatus, utcnow
+from agents.tools import Tool, ToolContext
+
+__all__ = ["EffectsLedger", "idempotency_key"]
+
+
+def idempotency_key(run_id: str, node: str, call_index: int) -> str:
+    return f"{run_id}:{node}:{call_index}"
+
+
+class EffectsLedger:
+    """Runs side-effecting tools through the ledger of one database."""
+
+    def call(
+        self,
+        tool: Tool,
+        *,
+        run_id: str,
+        node: str,
+        call_index: int,
+        args: dict[str, Any],
+        sandbox: bool = False,
+    ) -> tuple[Any, bool]:
+        """Perform (or recall) one side-effecting call.
+
+        Returns:
+            ``(response, replayed)``: ``replayed`` is true when the response came
+            from the ledger and the tool was not called.
+        """
+        engine = get_engine()
+        with Session(engine, expire_on_commit=False) as session:
+            entry = self._find(session, run_id, node, call_index)
+            if entry is not None and entry.status == EffectStatus.done:
+                return entry.response, True
+            if entry is None:
+                entry = Effect(
+                    run_id=run_id, node=node, call_index=call_index, tool=tool.name, request=args
+                )
+                session.add(entry)
+                try:
+                    session.commit()
+                except IntegrityError:
+                    # Another worker recorded it first; fall through to its entry.
+                    session.rollback()
+                    entry = self._find(session, run_id, node, call_index)
+                    assert entry is not None
+                    if entry.status == EffectStatus.done:
+                        return entry.response, True
+
+        key = idempotency_key(run_id, node, call_index)
+        with Session(engine, expire_on_commit=False) as session:
+            ctx = ToolContext(
+                run_id=run_id, node=node, idempotency_key=key, session=session, sandbox=sandbox
+            )
+            response = tool(ctx, **args)
+            entry = self._find(session, run_id, node, call_index)
+            assert entry is not None
+            entry.status = EffectStatus.done
+            entry.response = response
+            entry.completed_at = utcnow()
+            session.add(entry)
+            session.commit()
+        return response, False
+
+    @staticmethod
+    def _find(session: Session, run_id: str, node: str, call_index: int) -> Effect | None:
+        return session.exec(
+            select(Effect).where(
+                Effect.run_id == run_id, Effect.node == node, Effect.call_index == call_index
+            )
+        ).first()

@@ -1,0 +1,309 @@
+"""What runs inside a compiled graph: one function per node kind.
+
+Each node kind is a plain function ``(name, spec node, state, services) ->
+NodeResult``; :func:`make_node` wraps it into a LangGraph node that records
+every try as a trace step and counts visits (the effects ledger's call index).
+
+Errors::
+
+    NodeError                 a step failed; ``retryable`` tells the retry policy
+    └── NodeTimeout           a tool ran past the node's timeout_seconds
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.errors import GraphInterrupt
+from langgraph.types import Command, interrupt
+
+from agents.effects import EffectsLedger
+from agents.model_client import (
+    ModelCall,
+    ModelClient,
+    ModelError,
+    ModelOutputError,
+)
+from agents.tools import ToolContext, ToolError, registry
+from agents.trace import StepRecorder
+from forgeyard.models import StepStatus, utcnow
+from workflows.expressions import ExpressionError, evaluate, render
+from workflows.spec import (
+    ApprovalNode,
+    EndNode,
+    LLMNode,
+    RouteNode,
+    ToolNode,
+    resolve_output_schema,
+)
+
+__all__ = ["NodeError", "NodeTimeout", "RunServices", "make_node"]
+
+VISITS = "visits"
+OUTPUT = "output"
+
+
+class NodeError(Exception):
+    """A node try that failed; the message goes into the trace and the run's error."""
+
+    def __init__(
+        self, message: str, *, retryable: bool = False, call: ModelCall | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.call = call
+
+
+class NodeTimeout(NodeError):
+    """A try ran longer than the node's ``timeout_seconds``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
+@dataclass
+class RunServices:
+    """What nodes of one run use to do and record their work."""
+
+    run_id: str
+    model: ModelClient
+    recorder: StepRecorder
+    ledger: EffectsLedger = field(default_factory=EffectsLedger)
+    # A LoRA adapter (its served name) to answer this run's llm nodes.
+    adapter: str | None = None
+    sandbox: bool = False
+
+
+@dataclass
+class NodeResult:
+    update: dict[str, Any]
+    goto: str | None = None
+    input: Any = None
+    output: Any = None
+    call: ModelCall | None = None
+
+
+def make_node(
+    name: str, node: Any, services: RunServices, *, next_node: str | None
+) -> Callable[[dict[str, Any]], Any]:
+    """A LangGraph node running ``node`` (a spec node) and recording each try."""
+    impl = _IMPLEMENTATIONS[type(node)]
+
+    def run(state: dict[str, Any]) -> Any:
+        visit = state.get(VISITS, {}).get(name, 0)
+        attempt = services.recorder.attempt(name, visit)
+        started = utcnow()
+        record = dict(node=name, kind=node.kind, visit=visit, attempt=attempt, started_at=started)
+        try:
+            result = impl(name, node, state, services, visit, next_node)
+        except GraphInterrupt:
+            services.recorder.record(
+                status=StepStatus.interrupted,
+                output={"waiting_for": "approval"},
+                **record,  # type: ignore[arg-type]
+            )
+            raise
+        except NodeError as exc:
+            services.recorder.record(
+                status=StepStatus.error, error=str(exc), call=exc.call, **record  # type: ignore[arg-type]
+            )
+            raise
+        except Exception as exc:  # noqa: BLE001 - recorded, then re-raised as a NodeError
+            message = f"node `{name}` failed: {type(exc).__name__}: {exc}"
+            services.recorder.record(status=StepStatus.error, error=message, **record)  # type: ignore[arg-type]
+            raise NodeError(message, retryable=True) from exc
+        services.recorder.record(
+            status=StepStatus.ok,
+            input=result.input,
+            output=result.output,
+            call=result.call,
+            **record,  # type: ignore[arg-type]
+        )
+        update = dict(result.update)
+        update[VISITS] = {name: 1}
+        if result.goto is not None:
+            return Command(goto=result.goto, update=update)
+        return update
+
+    run.__name__ = name
+    return run
+
+
+def _llm(
+    name: str, node: LLMNode, state: dict[str, Any], services: RunServices, _v: int, _n: Any
+) -> NodeResult:
+    schema = None
+    try:
+        if node.output.json_schema is not None:
+            schema = resolve_output_schema(
+                node.output.json_schema, lambda expr: _enum_values(name, expr, state)
+            )
+        messages = []
+        if node.system:
+            messages.append({"role": "system", "content": render(node.system, state)})
+        messages.append({"role": "user", "content": render(node.prompt, state)})
+    except ExpressionError as exc:
+        raise NodeError(f"node `{name}`: {exc}") from None
+    options = node.model
+    try:
+        call = services.model.complete(
+            messages,
+            schema=schema,
+            model=options.model or services.adapter,
+            temperature=options.temperature,
+            top_p=options.top_p,
+            max_tokens=options.max_tokens,
+            seed=options.seed,
+            timeout=node.timeout_seconds,
+        )
+    except ModelError as exc:
+        # A bad completion may be luck of the draw; an unreachable server was
+        # already retried with backoff by the client.
+        raise NodeError(
+            f"node `{name}`: {exc}", retryable=isinstance(exc, ModelOutputError), call=exc.call
+        ) from None
+    return NodeResult(
+        update={node.output.into: call.parsed},
+        input={"schema": schema} if schema else None,
+        output=call.parsed,
+        call=call,
+    )
+
+
+def _enum_values(name: str, expr: str, state: dict[str, Any]) -> list[Any]:
+    values = evaluate(expr, state)
+    if not isinstance(values, list | tuple) or not values:
+        raise ExpressionError(
+            f"`x-enum-from: {expr}` gave {values!r}; it must be a non-empty list "
+            "(route around this node when there is nothing to choose from)"
+        )
+    return list(values)
+
+
+def _tool(
+    name: str, node: ToolNode, state: dict[str, Any], services: RunServices, visit: int, _n: Any
+) -> NodeResult:
+    tool = registry.get(node.tool)
+    try:
+        args = {arg: evaluate(expr, state) for arg, expr in node.args.items()}
+    except ExpressionError as exc:
+        raise NodeError(f"node `{name}`: {exc}") from None
+
+    def call() -> Any:
+        if node.side_effect:
+            response, replayed = services.ledger.call(
+                tool,
+                run_id=services.run_id,
+                node=name,
+                call_index=visit,
+                args=args,
+                sandbox=services.sandbox,
+            )
+            return response
+        return tool(ToolContext(run_id=services.run_id, node=name, sandbox=services.sandbox), **args)
+
+    try:
+        response = _with_timeout(call, node.timeout_seconds, name)
+    except ToolError as exc:
+        raise NodeError(f"node `{name}`: tool `{node.tool}` refused: {exc}") from None
+    update = {node.into: response} if node.into else {}
+    return NodeResult(update=update, input=args, output=response)
+
+
+def _route(
+    name: str, node: RouteNode, state: dict[str, Any], _s: RunServices, _v: int, _n: Any
+) -> NodeResult:
+    checked = []
+    try:
+        for route in node.routes:
+            value = bool(evaluate(route.when, state))
+            checked.append({"when": route.when, "value": value})
+            if value:
+                return NodeResult(update={}, goto=route.to, input=checked, output={"to": route.to})
+    except ExpressionError as exc:
+        raise NodeError(f"node `{name}`: {exc}") from None
+    return NodeResult(update={}, goto=node.default, input=checked, output={"to": node.default})
+
+
+def _approval(
+    name: str,
+    node: ApprovalNode,
+    state: dict[str, Any],
+    _s: RunServices,
+    _v: int,
+    next_node: str | None,
+) -> NodeResult:
+    try:
+        required = bool(evaluate(node.when, state))
+        message = render(node.message, state) if required else None
+    except ExpressionError as exc:
+        raise NodeError(f"node `{name}`: {exc}") from None
+    if not required:
+        decision = {"approved": True, "required": False, "by": "policy", "comment": None}
+    else:
+        # First pass: interrupt() stops the run here (GraphInterrupt); when the
+        # run is resumed with a decision, the node runs again and gets it back.
+        answer = interrupt({"node": name, "message": message})
+        decision = {
+            "approved": bool(answer.get("approved")),
+            "required": True,
+            "by": answer.get("by"),
+            "comment": answer.get("comment"),
+        }
+    goto = next_node if decision["approved"] else node.on_reject
+    return NodeResult(
+        update={node.into: decision},
+        goto=goto,
+        input={"required": required, "message": message},
+        output=decision,
+    )
+
+
+def _end(
+    name: str, node: EndNode, state: dict[str, Any], _s: RunServices, _v: int, _n: Any
+) -> NodeResult:
+    try:
+        output = {key: evaluate(expr, state) for key, expr in node.output.items()}
+    except ExpressionError as exc:
+        raise NodeError(f"node `{name}`: {exc}") from None
+    output = {"end": name, **output}
+    return NodeResult(update={OUTPUT: output}, output=output)
+
+
+_IMPLEMENTATIONS: dict[type, Callable[..., NodeResult]] = {
+    LLMNode: _llm,
+    ToolNode: _tool,
+    RouteNode: _route,
+    ApprovalNode: _approval,
+    EndNode: _end,
+}
+
+
+def _with_timeout(fn: Callable[[], Any], seconds: float | None, node: str) -> Any:
+    """Run ``fn``; past ``seconds``, give up waiting and fail the try.
+
+    Python cannot stop a thread, so a timed-out call may still finish in the
+    background; side-effecting calls stay safe because the retry reuses the
+    same idempotency key.
+    """
+    if seconds is None:
+        return fn()
+    future: Future[Any] = Future()
+    ctx = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            future.set_result(ctx.run(fn))
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name=f"forgeyard-node-{node}", daemon=True).start()
+    try:
+        return future.result(timeout=seconds)
+    except TimeoutError:
+        raise NodeTimeout(f"node `{node}` timed out after {seconds:g} s") from None

@@ -1,0 +1,264 @@
+"""The life of a run: create it, execute it (or resume it), decide its approvals.
+
+These are plain functions over run ids, so the CLI, the HTTP API and Celery
+workers all drive runs the same way.
+
+Errors::
+
+    RunError
+    ├── InputInvalid          the input does not match the workflow's input schema
+    ├── RunNotFound           no run with that id (for that tenant)
+    └── RunStateError         the run is not in a state that allows the request
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+from langgraph.types import Command
+from sqlmodel import select
+
+from agents.model_client import ModelClient
+from agents.nodes import OUTPUT, NodeError, RunServices
+from agents.trace import StepRecorder, jsonable
+from forgeyard.checkpoints import open_checkpointer
+from forgeyard.db import session_scope
+from forgeyard.models import Run, RunStatus, Step, WorkflowSpecRecord, utcnow
+from workflows.compiler import compile_workflow, initial_state
+from workflows.loader import LoadedSpec, load_spec_text
+
+__all__ = [
+    "InputInvalid",
+    "RunError",
+    "RunNotFound",
+    "RunStateError",
+    "decide",
+    "execute_run",
+    "get_run",
+    "list_runs",
+    "start_run",
+    "validate_input",
+]
+
+
+class RunError(Exception):
+    """A request about a run that cannot be carried out."""
+
+
+@dataclass(frozen=True)
+class InputProblem:
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InputInvalid(RunError):
+    def __init__(self, workflow: str, problems: list[InputProblem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"input does not match the input schema of `{workflow}`:\n{lines}")
+
+
+class RunNotFound(RunError):
+    pass
+
+
+class RunStateError(RunError):
+    pass
+
+
+def validate_input(loaded: LoadedSpec, run_input: Any) -> None:
+    """Raise :class:`InputInvalid` naming every field of ``run_input`` that is wrong."""
+    validator = jsonschema.Draft202012Validator(loaded.spec.input)
+    problems = [
+        InputProblem("input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),
+                     e.message)
+        for e in sorted(validator.iter_errors(run_input), key=lambda e: list(map(str, e.path)))
+    ]
+    if problems:
+        raise InputInvalid(loaded.spec.name, problems)
+
+
+def start_run(
+    loaded: LoadedSpec,
+    run_input: dict[str, Any],
+    *,
+    config: dict[str, Any] | None = None,
+    tenant_id: str = "default",
+) -> Run:
+    """Validate the input and create a ``queued`` run pinned to this exact spec.
+
+    Nothing is written when the input or the config overrides are invalid.
+    """
+    validate_input(loaded, run_input)
+    unknown = sorted(set(config or {}) - set(loaded.spec.config))
+    if unknown:
+        raise InputInvalid(
+            loaded.spec.name,
+            [InputProblem(f"config.{k}", "not a config key of this workflow") for k in unknown],
+        )
+    with session_scope() as session:
+        if session.get(WorkflowSpecRecord, loaded.hash) is None:
+            session.add(
+                WorkflowSpecRecord(
+                    hash=loaded.hash,
+                    name=loaded.spec.name,
+                    version=loaded.spec.version,
+                    source=loaded.source,
+                    source_path=loaded.path,
+                )
+            )
+            session.flush()
+        run = Run(
+            tenant_id=tenant_id,
+            workflow=loaded.spec.name,
+            workflow_version=loaded.spec.version,
+            spec_hash=loaded.hash,
+            input=run_input,
+            config={**loaded.spec.config, **(config or {})},
+        )
+        session.add(run)
+    return run
+
+
+def get_run(run_id: str, *, tenant_id: str | None = None) -> Run:
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+    if run is None or (tenant_id is not None and run.tenant_id != tenant_id):
+        raise RunNotFound(f"No run `{run_id}`.")
+    return run
+
+
+def list_runs(*, limit: int = 50, tenant_id: str | None = None) -> list[Run]:
+    with session_scope() as session:
+        query = select(Run).order_by(Run.created_at.desc()).limit(limit)  # type: ignore[attr-defined]
+        if tenant_id is not None:
+            query = query.where(Run.tenant_id == tenant_id)
+        return list(session.exec(query))
+
+
+def pinned_spec(run: Run) -> LoadedSpec:
+    """The exact spec a run started with (from the database, never from disk)."""
+    with session_scope() as session:
+        record = session.get(WorkflowSpecRecord, run.spec_hash)
+    assert record is not None, f"spec {run.spec_hash} of run {run.id} is missing"
+    return load_spec_text(record.source, filename=record.source_path or f"<spec {record.hash}>")
+
+
+def execute_run(
+    run_id: str,
+    *,
+    model: ModelClient | None = None,
+    adapter: str | None = None,
+    on_step: Callable[[Step], None] | None = None,
+    resume: dict[str, Any] | None = None,
+) -> Run:
+    """Run (or continue) ``run_id`` until it finishes or waits for an approval.
+
+    Safe to call again for a run whose worker died: the graph continues from its
+    last checkpoint and side effects are not repeated.  A finished run is
+    returned as it is.
+    """
+    run = get_run(run_id)
+    if run.status.finished:
+        return run
+    loaded = pinned_spec(run)
+    recorder = StepRecorder(run.id, adapter=adapter, on_step=on_step)
+    services = RunServices(run_id=run.id, model=model or ModelClient(), recorder=recorder,
+                           adapter=adapter)
+    _set_status(run.id, RunStatus.running, started=True)
+    graph_config = {"configurable": {"thread_id": run.id}}
+    try:
+        with open_checkpointer() as checkpointer:
+            graph = compile_workflow(loaded.spec, services, checkpointer)
+            snapshot = graph.get_state(graph_config)
+            if resume is not None:
+                graph_input: Any = Command(resume=resume)
+            elif snapshot.created_at is None:
+                graph_input = initial_state(loaded.spec, run.input, run.config)
+            else:
+                # Resuming after a crash: continue from the last checkpoint.
+                graph_input = None
+            graph.invoke(graph_input, graph_config, durability="sync")
+            snapshot = graph.get_state(graph_config)
+    except NodeError as exc:
+        return _finish(run.id, RunStatus.failed, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a run never ends with a bare traceback
+        return _finish(run.id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}")
+
+    if snapshot.interrupts:
+        pending = snapshot.interrupts[0].value
+        return _set_status(run.id, RunStatus.waiting_approval, pending=jsonable(pending))
+    if snapshot.next:
+        return _finish(run.id, RunStatus.failed, error=f"run stopped before {snapshot.next}")
+    return _finish(run.id, RunStatus.succeeded, output=jsonable(snapshot.values.get(OUTPUT)))
+
+
+def decide(
+    run_id: str,
+    *,
+    approved: bool,
+    by: str,
+    comment: str | None = None,
+    tenant_id: str | None = None,
+    model: ModelClient | None = None,
+    adapter: str | None = None,
+    on_step: Callable[[Step], None] | None = None,
+) -> Run:
+    """Approve or reject the run's pending step and carry on."""
+    run = get_run(run_id, tenant_id=tenant_id)
+    if run.status != RunStatus.waiting_approval:
+        raise RunStateError(
+            f"Run `{run_id}` is {run.status.value}, not waiting for an approval."
+        )
+    return execute_run(
+        run_id,
+        model=model,
+        adapter=adapter,
+        on_step=on_step,
+        resume={"approved": approved, "by": by, "comment": comment},
+    )
+
+
+def _set_status(
+    run_id: str,
+    status: RunStatus,
+    *,
+    started: bool = False,
+    pending: dict[str, Any] | None = None,
+) -> Run:
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        run.status = status
+        run.pending_approval = pending
+        now = utcnow()
+        if started and run.started_at is None:
+            run.started_at = now
+        run.updated_at = now
+        session.add(run)
+    return run
+
+
+def _finish(
+    run_id: str,
+    status: RunStatus,
+    *,
+    output: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> Run:
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        run.status = status
+        run.output = output
+        run.error = error
+        run.pending_approval = None
+        run.finished_at = run.updated_at = utcnow()
+        session.add(run)
+    return run

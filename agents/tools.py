@@ -1,0 +1,152 @@
+"""The tool registry: Python functions a workflow's `tool` nodes call by name.
+
+A tool is a plain function registered with :func:`tool`::
+
+    @tool("logistics.quote")
+    def quote(request: dict) -> dict: ...
+
+    @tool("logistics.book", side_effect=True)
+    def book(request: dict, quote: dict, *, ctx: ToolContext) -> dict: ...
+
+Arguments come from the node's ``args`` mapping (expressions over state).  A
+tool that declares a keyword-only ``ctx`` parameter receives a
+:class:`ToolContext`.  Side-effecting tools always get one: its
+``idempotency_key`` must be passed on to whatever the tool changes, and its
+``session`` is the database transaction in which the effect is recorded, so a
+tool that writes to Forgeyard's own database is exactly-once for free.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session
+
+__all__ = ["Tool", "ToolContext", "ToolError", "UnknownToolError", "registry", "tool"]
+
+
+class ToolError(Exception):
+    """A tool refused its input; the message is shown in the run's trace."""
+
+
+class UnknownToolError(LookupError):
+    """No tool is registered under the requested name."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a running tool may know about the call it serves."""
+
+    run_id: str
+    node: str
+    idempotency_key: str | None = None
+    session: Session | None = None
+    sandbox: bool = False
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    fn: Callable[..., Any]
+    side_effect: bool
+    description: str
+    wants_ctx: bool = field(default=False)
+
+    def __call__(self, ctx: ToolContext, /, **kwargs: Any) -> Any:
+        if self.wants_ctx:
+            return self.fn(**kwargs, ctx=ctx)
+        return self.fn(**kwargs)
+
+    @property
+    def parameters(self) -> list[str]:
+        """Names of the arguments a node must map (``ctx`` excluded)."""
+        sig = inspect.signature(self.fn)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "ctx" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+
+    @property
+    def required_parameters(self) -> list[str]:
+        sig = inspect.signature(self.fn)
+        return [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "ctx"
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and p.default is p.empty
+        ]
+
+
+class ToolRegistry:
+    """Name → :class:`Tool`.  Modules register on import."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+
+    def register(self, t: Tool) -> None:
+        existing = self._tools.get(t.name)
+        if existing is not None and existing.fn is not t.fn:
+            # Re-importing the same module is harmless; two functions under one
+            # name is a mistake that would silently change behaviour.
+            if (existing.fn.__module__, existing.fn.__qualname__) != (
+                t.fn.__module__,
+                t.fn.__qualname__,
+            ):
+                raise ValueError(
+                    f"Tool `{t.name}` already registered by "
+                    f"{existing.fn.__module__}.{existing.fn.__qualname__}."
+                )
+        self._tools[t.name] = t
+
+    def get(self, name: str) -> Tool:
+        try:
+            return self._tools[name]
+        except KeyError:
+            known = ", ".join(sorted(self._tools)) or "none"
+            raise UnknownToolError(f"Unknown tool `{name}` (registered: {known}).") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    @staticmethod
+    def import_modules(modules: list[str]) -> list[str]:
+        """Import tool modules; returns one message per module that failed."""
+        problems = []
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except Exception as exc:  # noqa: BLE001 - reported to the spec author
+                problems.append(f"cannot import tool module `{module}`: {exc}")
+        return problems
+
+
+registry = ToolRegistry()
+
+
+def tool(
+    name: str, *, side_effect: bool = False, description: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a function as the tool ``name``.  Returns the function unchanged."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(fn)
+        wants_ctx = "ctx" in sig.parameters
+        if side_effect and not wants_ctx:
+            raise TypeError(
+                f"Side-effecting tool `{name}` must accept a keyword-only `ctx` parameter "
+                "to receive its idempotency key."
+            )
+        doc = description or (inspect.getdoc(fn) or "").split("\n", 1)[0]
+        registry.register(Tool(name, fn, side_effect, doc, wants_ctx))
+        return fn
+
+    return decorate

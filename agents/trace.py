@@ -1,0 +1,119 @@
+"""Trace recording: every try of every node becomes a `Step` row.
+
+The recorder writes each step in its own short transaction, so a trace is
+complete up to the moment a worker dies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from forgeyard.db import session_scope
+from forgeyard.models import Step, StepStatus, utcnow
+from agents.model_client import ModelCall
+
+__all__ = ["StepRecorder", "jsonable", "load_trace"]
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-storable copy of ``value`` (unknown objects become their repr)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return repr(value)
+
+
+class StepRecorder:
+    """Writes the steps of one run."""
+
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        adapter: str | None = None,
+        on_step: Callable[[Step], None] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.adapter = adapter
+        self.on_step = on_step
+
+    def attempt(self, node: str, visit: int) -> int:
+        """The number of the try about to start for ``node`` on this ``visit``."""
+        with session_scope() as session:
+            failed = session.exec(
+                select(func.count())
+                .select_from(Step)
+                .where(
+                    Step.run_id == self.run_id,
+                    Step.node == node,
+                    Step.visit == visit,
+                    Step.status == StepStatus.error,
+                )
+            ).one()
+        return int(failed) + 1
+
+    def record(
+        self,
+        *,
+        node: str,
+        kind: str,
+        visit: int,
+        attempt: int,
+        status: StepStatus,
+        started_at: datetime,
+        input: Any = None,
+        output: Any = None,
+        error: str | None = None,
+        call: ModelCall | None = None,
+    ) -> Step:
+        step = Step(
+            run_id=self.run_id,
+            seq=0,
+            node=node,
+            kind=kind,
+            visit=visit,
+            attempt=attempt,
+            status=status,
+            input=jsonable(input),
+            output=jsonable(output) if output is not None else None,
+            error=error,
+            started_at=started_at,
+            finished_at=utcnow(),
+        )
+        if call is not None:
+            step.model = call.model
+            step.adapter = self.adapter
+            step.prompt = jsonable(call.messages)
+            step.completion = call.text
+            step.token_ids = jsonable(call.token_ids)
+            step.usage = jsonable(call.usage) | {"tries": call.tries}
+            step.latency_ms = round(call.latency_ms, 3)
+        with session_scope() as session:
+            step.seq = _next_seq(session, self.run_id)
+            session.add(step)
+        if self.on_step is not None:
+            self.on_step(step)
+        return step
+
+
+def _next_seq(session: Session, run_id: str) -> int:
+    # One writer per run at a time (the run's lease), so max+1 is safe; the
+    # unique (run_id, seq) constraint catches a violation of that rule.
+    current = session.exec(select(func.max(Step.seq)).where(Step.run_id == run_id)).one()
+    return int(current or 0) + 1
+
+
+def load_trace(run_id: str) -> list[Step]:
+    """The recorded steps of a run, in order."""
+    with session_scope() as session:
+        return list(session.exec(select(Step).where(Step.run_id == run_id).order_by(Step.seq)))

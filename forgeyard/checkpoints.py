@@ -1,0 +1,51 @@
+"""LangGraph checkpointers, chosen by database URL (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
+from forgeyard.settings import get_settings
+
+_set_up: set[str] = set()
+
+
+@contextmanager
+def open_checkpointer(url: str | None = None) -> Iterator[BaseCheckpointSaver]:
+    """A checkpointer on the same database as the run records.
+
+    Its tables are created by the saver's own ``setup()`` (once per process),
+    since their layout belongs to LangGraph, not to our migrations.
+    """
+    url = url or get_settings().resolved_database_url
+    if url.startswith("sqlite"):
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        path = url.split("///", 1)[-1] or ":memory:"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        try:
+            saver = SqliteSaver(conn)
+            if url not in _set_up:
+                saver.setup()
+                _set_up.add(url)
+            yield saver
+        finally:
+            conn.close()
+    elif url.startswith("postgresql"):
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        conninfo = "postgresql://" + url.split("://", 1)[1]
+        with PostgresSaver.from_conn_string(conninfo) as saver:
+            if url not in _set_up:
+                saver.setup()
+                _set_up.add(url)
+            yield saver
+    else:
+        raise ValueError(f"unsupported database URL for checkpoints: {url.split(':', 1)[0]}://…")

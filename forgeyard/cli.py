@@ -1,0 +1,264 @@
+"""The `forgeyard` command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from forgeyard.settings import apply_offline_environment
+
+# Before anything imports transformers, vLLM or LangChain.
+apply_offline_environment()
+
+import typer  # noqa: E402
+from rich.prompt import Confirm  # noqa: E402
+
+from forgeyard.console import console, err_console  # noqa: E402
+
+app = typer.Typer(
+    help="Forgeyard: agentic workflows on your own machines.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+workflows_app = typer.Typer(help="Inspect and validate workflow specs.", no_args_is_help=True)
+runs_app = typer.Typer(help="List, inspect, resume and approve runs.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(runs_app, name="runs")
+app.add_typer(db_app, name="db")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(fn: F) -> F:
+    """Turn the errors a user can cause into a message and exit code 2, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from agents.runner import RunError
+        from workflows.catalog import UnknownWorkflowError
+        from workflows.loader import SpecError
+
+        try:
+            return fn(*args, **kwargs)
+        except (SpecError, UnknownWorkflowError, RunError, FileNotFoundError, ValueError) as exc:
+            err_console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FileNotFoundError(f"cannot read input file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+
+
+def _parse_config(pairs: list[str]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--config expects KEY=VALUE, got `{pair}`")
+        try:
+            config[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            config[key] = raw
+    return config
+
+
+# -- db ---------------------------------------------------------------------
+@db_app.command("upgrade")
+@_user_errors
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    from forgeyard.db import upgrade
+    from forgeyard.settings import get_settings
+
+    upgrade()
+    console.print(f"database at newest schema: {_safe_url(get_settings().resolved_database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- workflows ----------------------------------------------------------------
+@workflows_app.command("list")
+def workflows_list() -> None:
+    """List the workflows found (configured directories, then the examples)."""
+    from workflows.catalog import list_workflows
+
+    for name, path in list_workflows().items():
+        console.print(f"{name}  [dim]{path}[/]")
+
+
+@workflows_app.command("schema")
+def workflows_schema() -> None:
+    """Print the JSON Schema of workflow specs."""
+    from workflows.schema import spec_json_schema
+
+    sys.stdout.write(json.dumps(spec_json_schema(), indent=2) + "\n")
+
+
+@workflows_app.command("validate")
+def workflows_validate(
+    files: Annotated[list[Path], typer.Argument(help="Spec files (YAML).")],
+) -> None:
+    """Check specs; report every problem with file, line and field."""
+    from workflows.loader import SpecError, load_spec
+
+    failed = False
+    for path in files:
+        try:
+            loaded = load_spec(path)
+        except SpecError as exc:
+            failed = True
+            err_console.print(f"[red]✗[/] {exc}")
+        else:
+            console.print(
+                f"[green]✓[/] {path}: workflow `{loaded.spec.name}` v{loaded.spec.version}, "
+                f"{len(loaded.spec.nodes)} nodes, hash {loaded.hash[:12]}"
+            )
+    if failed:
+        raise typer.Exit(1)
+
+
+# -- run ----------------------------------------------------------------------
+@app.command("run")
+@_user_errors
+def run(
+    workflow: Annotated[str, typer.Argument(help="Workflow name or path of its YAML spec.")],
+    input_file: Annotated[Path, typer.Option("--input", "-i", help="JSON file with the input.")],
+    approve: Annotated[
+        bool | None,
+        typer.Option("--approve/--reject", help="Answer approvals without asking."),
+    ] = None,
+    config: Annotated[
+        list[str] | None, typer.Option("--config", "-c", help="Override a config value: KEY=VALUE.")
+    ] = None,
+    by: Annotated[str, typer.Option(help="Name recorded as the approver.")] = "cli",
+) -> None:
+    """Run one workflow in this process, showing each step as it happens."""
+    from agents.runner import start_run
+    from forgeyard.db import upgrade
+    from workflows.catalog import resolve
+
+    loaded = resolve(workflow)
+    run_input = _read_json(input_file)
+    upgrade()
+    record = start_run(loaded, run_input, config=_parse_config(config or []))
+    console.print(f"run [bold]{record.id}[/] of `{loaded.spec.name}` v{loaded.spec.version}")
+    _drive(record.id, approve=approve, by=by)
+
+
+def _drive(run_id: str, *, approve: bool | None, by: str) -> None:
+    """Execute a run to its end, asking (or answering) approvals on the way."""
+    from agents.runner import decide, execute_run
+    from forgeyard.console import print_run, step_line
+    from forgeyard.models import RunStatus
+
+    def on_step(step: Any) -> None:
+        console.print("  " + step_line(step))
+
+    with console.status("running…"):
+        result = execute_run(run_id, on_step=on_step)
+    while result.status == RunStatus.waiting_approval:
+        message = (result.pending_approval or {}).get("message", "approve?")
+        console.print(f"[yellow]approval needed:[/] {message}")
+        decision = approve
+        if decision is None:
+            if not sys.stdin.isatty():
+                console.print(
+                    f"waiting; decide with `forgeyard runs approve {run_id}` "
+                    f"(or `--reject`)"
+                )
+                raise typer.Exit(0)
+            decision = Confirm.ask("approve?")
+        with console.status("running…"):
+            result = decide(run_id, approved=decision, by=by, on_step=on_step)
+    print_run(result)
+    if result.status == RunStatus.failed:
+        raise typer.Exit(1)
+
+
+# -- runs -----------------------------------------------------------------------
+@runs_app.command("list")
+@_user_errors
+def runs_list(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
+    """List recent runs."""
+    from agents.runner import list_runs
+    from forgeyard.console import print_runs
+
+    print_runs(list_runs(limit=limit))
+
+
+@runs_app.command("show")
+@_user_errors
+def runs_show(
+    run_id: str,
+    full: Annotated[bool, typer.Option(help="Show prompts, completions and inputs.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print run and trace as JSON.")] = False,
+) -> None:
+    """Print a run and its recorded trace."""
+    from agents.runner import get_run
+    from agents.trace import load_trace
+    from forgeyard.console import print_run, print_trace
+
+    record = get_run(run_id)
+    steps = load_trace(run_id)
+    if as_json:
+        payload = {
+            "run": record.model_dump(mode="json"),
+            "steps": [s.model_dump(mode="json") for s in steps],
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    print_run(record)
+    print_trace(steps, full=full)
+
+
+@runs_app.command("resume")
+@_user_errors
+def runs_resume(
+    run_id: str,
+    approve: Annotated[bool | None, typer.Option("--approve/--reject")] = None,
+    by: str = "cli",
+) -> None:
+    """Continue a run that stopped (its process died) from its last checkpoint."""
+    _drive(run_id, approve=approve, by=by)
+
+
+@runs_app.command("approve")
+@_user_errors
+def runs_approve(
+    run_id: str,
+    reject: Annotated[bool, typer.Option("--reject", help="Reject instead.")] = False,
+    by: Annotated[str, typer.Option(help="Who decides.")] = "cli",
+    comment: Annotated[str | None, typer.Option(help="Recorded with the decision.")] = None,
+) -> None:
+    """Approve (or reject) a run that waits for a decision, and carry it on."""
+    from agents.runner import decide
+    from forgeyard.console import print_run, step_line
+
+    result = decide(
+        run_id,
+        approved=not reject,
+        by=by,
+        comment=comment,
+        on_step=lambda s: console.print("  " + step_line(s)),
+    )
+    print_run(result)
+
+
+def main() -> None:
+    app()

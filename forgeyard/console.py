@@ -1,0 +1,99 @@
+"""How runs and traces look in a terminal (rich)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from forgeyard.models import Run, RunStatus, Step, StepStatus
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_STATUS_STYLE = {
+    RunStatus.succeeded: "green",
+    RunStatus.failed: "red",
+    RunStatus.waiting_approval: "yellow",
+    RunStatus.running: "cyan",
+    RunStatus.queued: "dim",
+    RunStatus.cancelled: "dim",
+}
+_STEP_STYLE = {StepStatus.ok: "green", StepStatus.error: "red", StepStatus.interrupted: "yellow"}
+
+
+def short(value: Any, width: int = 90) -> str:
+    """One line of JSON, cut to ``width``."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def step_line(step: Step) -> str:
+    """A one-line, live progress description of a recorded step."""
+    style = _STEP_STYLE.get(step.status, "")
+    latency = f" {step.latency_ms:.0f} ms" if step.latency_ms else ""
+    attempt = f" (try {step.attempt})" if step.attempt > 1 else ""
+    detail = step.error if step.status == StepStatus.error else short(step.output or "", 70)
+    return (
+        f"[{style}]{'✓' if step.status == StepStatus.ok else '•'}[/] "
+        f"[bold]{step.node}[/] [dim]{step.kind}{attempt}{latency}[/] {detail}"
+    )
+
+
+def run_status(run: Run) -> str:
+    style = _STATUS_STYLE.get(run.status, "")
+    return f"[{style}]{run.status.value}[/]"
+
+
+def print_run(run: Run) -> None:
+    console.print(f"run [bold]{run.id}[/]  {run.workflow} v{run.workflow_version}  "
+                  f"{run_status(run)}")
+    console.print(f"  spec {run.spec_hash[:16]}…  created {run.created_at:%Y-%m-%d %H:%M:%S}")
+    if run.pending_approval:
+        console.print(f"  [yellow]waiting for approval:[/] {run.pending_approval.get('message')}")
+    if run.output is not None:
+        console.print("  output: " + json.dumps(run.output, indent=2, default=str)
+                      .replace("\n", "\n  "))
+    if run.error:
+        console.print(f"  [red]error:[/] {run.error}")
+
+
+def print_trace(steps: list[Step], *, full: bool = False) -> None:
+    table = Table(title="trace", show_lines=full)
+    for column in ("#", "node", "kind", "try", "status", "ms", "model", "output / error"):
+        table.add_column(column, overflow="fold")
+    for s in steps:
+        detail = s.error if s.error else short(s.output if s.output is not None else "", 80)
+        if full and s.prompt:
+            detail = (
+                f"prompt: {json.dumps(s.prompt, indent=1)}\ncompletion: {s.completion}\n"
+                f"tokens: {s.usage}\n→ {detail}"
+            )
+        elif full and s.input is not None:
+            detail = f"input: {short(s.input, 400)}\n→ {detail}"
+        table.add_row(
+            str(s.seq),
+            s.node,
+            s.kind,
+            str(s.attempt),
+            f"[{_STEP_STYLE.get(s.status, '')}]{s.status.value}[/]",
+            f"{s.latency_ms:.0f}" if s.latency_ms else "",
+            (s.adapter or s.model or "") if s.kind == "llm" else "",
+            detail,
+        )
+    console.print(table)
+
+
+def print_runs(runs: list[Run]) -> None:
+    table = Table(title="runs")
+    for column in ("id", "workflow", "status", "created", "error"):
+        table.add_column(column)
+    for r in runs:
+        table.add_row(
+            r.id, r.workflow, run_status(r), f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+            short(r.error or "", 50),
+        )
+    console.print(table)

@@ -1,0 +1,134 @@
+"""SQL tables: the source of truth for runs, their steps and their effects.
+
+Redis (later) only carries messages; everything needed to inspect, replay or
+resume a run is here.  The schema is created by the Alembic migrations in
+``forgeyard/migrations`` — never by ``create_all`` — so SQLite and PostgreSQL
+get the same tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    waiting_approval = "waiting_approval"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
+
+
+class StepStatus(StrEnum):
+    ok = "ok"
+    error = "error"
+    interrupted = "interrupted"
+
+
+class WorkflowSpecRecord(SQLModel, table=True):
+    """A workflow spec exactly as a run started with it, keyed by content hash."""
+
+    __tablename__ = "workflow_specs"
+
+    hash: str = Field(primary_key=True, max_length=64)
+    name: str = Field(index=True, max_length=200)
+    version: str = Field(max_length=100)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    source_path: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    tenant_id: str = Field(default="default", index=True, max_length=64)
+    workflow: str = Field(index=True, max_length=200)
+    workflow_version: str = Field(max_length=100)
+    spec_hash: str = Field(foreign_key="workflow_specs.hash", max_length=64)
+    status: RunStatus = Field(default=RunStatus.queued, index=True, max_length=32)
+    input: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    config: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    output: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    pending_approval: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Step(SQLModel, table=True):
+    """One execution attempt of one node: the unit of the recorded trace."""
+
+    __tablename__ = "steps"
+    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_steps_run_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="runs.id", index=True, max_length=32)
+    seq: int
+    node: str = Field(max_length=200)
+    kind: str = Field(max_length=32)
+    visit: int = 0
+    attempt: int = 1
+    status: StepStatus = Field(max_length=32)
+    input: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    output: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    model: str | None = Field(default=None, max_length=300)
+    adapter: str | None = Field(default=None, max_length=300)
+    prompt: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    completion: str | None = Field(default=None, sa_column=Column(Text))
+    token_ids: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    usage: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    latency_ms: float | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+class EffectStatus(StrEnum):
+    pending = "pending"
+    done = "done"
+
+
+class Effect(SQLModel, table=True):
+    """The effects ledger: one row per side-effecting tool call, written before the effect."""
+
+    __tablename__ = "effects"
+    __table_args__ = (
+        UniqueConstraint("run_id", "node", "call_index", name="uq_effects_idempotency"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="runs.id", index=True, max_length=32)
+    node: str = Field(max_length=200)
+    call_index: int
+    tool: str = Field(max_length=200)
+    status: EffectStatus = Field(default=EffectStatus.pending, max_length=16)
+    request: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    response: Any | None = Field(default=None, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.run_id}:{self.node}:{self.call_index}"

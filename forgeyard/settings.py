@@ -1,0 +1,125 @@
+"""Service settings: the one place that reads the environment.
+
+Every value can be set as an environment variable with the ``FORGEYARD_``
+prefix (``FORGEYARD_MODEL_BASE_URL``), except ``DATABASE_URL``, which keeps
+its conventional name.  A ``.env`` file in the working directory is read too.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Switches that keep every library we load from calling home.  They are set
+# for this process (before vLLM, transformers or LangChain read them) and
+# passed to every child process we start, e.g. the vLLM server.
+OFFLINE_ENVIRONMENT: dict[str, str] = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "VLLM_NO_USAGE_STATS": "1",
+    "VLLM_DO_NOT_TRACK": "1",
+    "DO_NOT_TRACK": "1",
+    "LANGSMITH_TRACING": "false",
+    "LANGCHAIN_TRACING_V2": "false",
+    "LANGCHAIN_CALLBACKS_BACKGROUND": "false",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+class Settings(BaseSettings):
+    """Forgeyard's configuration, read once from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FORGEYARD_", env_file=".env", extra="ignore", protected_namespaces=()
+    )
+
+    data_dir: Path = Field(
+        default=Path(".forgeyard"),
+        description="Where the SQLite database, built models and reports live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "FORGEYARD_DATABASE_URL"),
+        description="SQLAlchemy URL. Default: SQLite file under data_dir. "
+        "PostgreSQL: postgresql+psycopg://user@host/db",
+    )
+    workflow_dirs: list[Path] = Field(
+        default_factory=list,
+        description="Extra directories searched for workflow specs (NAME/workflow.yaml "
+        "or NAME.yaml), before the shipped examples.",
+    )
+
+    model_base_url: str = Field(
+        default="http://127.0.0.1:8000/v1",
+        description="OpenAI-compatible endpoint of the model server (vLLM).",
+    )
+    model_name: str = Field(
+        default="forgeyard-tiny",
+        description="Model name sent with each request (vLLM's --served-model-name).",
+    )
+    model_api_key: str = Field(default="EMPTY", description="API key for the model server.")
+    model_timeout_seconds: float = Field(default=120.0, gt=0)
+    model_connect_retries: int = Field(
+        default=4, ge=1, description="Tries before a step fails on an unreachable model server."
+    )
+    model_retry_backoff_seconds: float = Field(default=0.5, ge=0)
+
+    serve_model_path: Path | None = Field(
+        default=None,
+        description="Model directory or name vLLM serves (`forgeyard model serve`). "
+        "Default: the tiny model built under data_dir/models/tiny.",
+    )
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8000
+    serve_max_model_len: int = 1024
+    serve_max_lora_rank: int = 8
+    serve_max_loras: int = 4
+    serve_extra_args: list[str] = Field(
+        default_factory=list, description="Extra command-line arguments passed to vLLM."
+    )
+    serve_startup_timeout_seconds: float = 300.0
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres_scheme(cls, value: str | None) -> str | None:
+        # Operators paste libpq-style URLs; SQLAlchemy needs the driver named.
+        if value and value.startswith(("postgres://", "postgresql://")):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL in use: the configured one, or SQLite under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'forgeyard.db').resolve()}"
+
+    @property
+    def tiny_model_dir(self) -> Path:
+        return self.data_dir / "models" / "tiny"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
+    return Settings()
+
+
+def apply_offline_environment() -> None:
+    """Set the no-call-home switches for this process, keeping explicit operator values."""
+    for key, value in OFFLINE_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """Environment for a child process: ours, the offline switches, then ``extra``."""
+    env = dict(os.environ)
+    env.update(OFFLINE_ENVIRONMENT)
+    env.update(extra)
+    return env

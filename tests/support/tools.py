@@ -1,0 +1,52 @@
+"""Tools for the test specs: small, observable, some of them failing on purpose."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+from agents.tools import ToolContext, ToolError, tool
+
+# How often each tool body actually ran in this process (the ledger's job is
+# to keep side-effecting ones at one per idempotency key).
+calls: Counter[str] = Counter()
+_flaky_failures: dict[str, int] = {}
+
+
+@tool("test.add")
+def add(a: float, b: float = 0) -> dict[str, Any]:
+    """Add two numbers."""
+    calls["test.add"] += 1
+    return {"sum": a + b}
+
+
+@tool("test.refuse")
+def refuse(reason: str) -> None:
+    """Always refuse, with ``reason``."""
+    raise ToolError(reason)
+
+
+@tool("test.flaky")
+def flaky(key: str, failures: int) -> dict[str, Any]:
+    """Fail ``failures`` times for ``key``, then succeed."""
+    calls["test.flaky"] += 1
+    seen = _flaky_failures.get(key, 0)
+    if seen < failures:
+        _flaky_failures[key] = seen + 1
+        raise RuntimeError(f"transient failure {seen + 1}")
+    return {"ok": True, "after_failures": seen}
+
+
+@tool("test.sleep")
+def sleep(seconds: float) -> dict[str, Any]:
+    """Sleep, to trip a node's timeout."""
+    time.sleep(seconds)
+    return {"slept": seconds}
+
+
+@tool("test.charge", side_effect=True)
+def charge(amount: float, *, ctx: ToolContext) -> dict[str, Any]:
+    """A side effect we can count: one 'charge' per call that really runs."""
+    calls["test.charge"] += 1
+    return {"charged": amount, "key": ctx.idempotency_key}

@@ -1,0 +1,97 @@
+"""Compile a workflow spec into a LangGraph ``StateGraph``.
+
+The graph is built per run (nodes close over that run's services); storage is
+injected at ``compile(checkpointer=...)``, as LangGraph intends.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import RetryPolicy
+
+from agents.nodes import OUTPUT, VISITS, NodeError, RunServices, make_node
+from workflows.spec import ApprovalNode, EndNode, LLMNode, RouteNode, WorkflowSpec
+
+__all__ = ["build_graph", "compile_workflow", "initial_state"]
+
+
+def _add_counts(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
+    merged = dict(left or {})
+    for key, value in (right or {}).items():
+        merged[key] = merged.get(key, 0) + value
+    return merged
+
+
+def _state_schema(spec: WorkflowSpec) -> type:
+    fields: dict[str, Any] = {name: Any for name in spec.state}
+    fields.update(
+        {
+            "input": dict[str, Any],
+            "config": dict[str, Any],
+            OUTPUT: dict[str, Any],
+            # How often each node ran: the call index of the effects ledger.
+            VISITS: Annotated[dict[str, int], _add_counts],
+        }
+    )
+    return TypedDict(f"{spec.name}_state", fields, total=False)  # type: ignore[operator]
+
+
+def _retry_policy(node: Any) -> RetryPolicy:
+    default_attempts = 3 if isinstance(node, LLMNode) else 1
+    policy = node.retry
+    return RetryPolicy(
+        initial_interval=policy.backoff_seconds if policy else 0.5,
+        backoff_factor=policy.backoff_factor if policy else 2.0,
+        max_attempts=policy.max_attempts if policy else default_attempts,
+        jitter=False,
+        retry_on=lambda exc: isinstance(exc, NodeError) and exc.retryable,
+    )
+
+
+def build_graph(spec: WorkflowSpec, services: RunServices) -> StateGraph:
+    """The uncompiled graph of ``spec`` whose nodes use ``services``."""
+    graph = StateGraph(_state_schema(spec))
+    next_of = {edge.from_: edge.to for edge in spec.edges}
+    for name, node in spec.nodes.items():
+        destinations: tuple[str, ...] | None = None
+        if isinstance(node, RouteNode):
+            destinations = tuple(dict.fromkeys([r.to for r in node.routes] + [node.default]))
+        elif isinstance(node, ApprovalNode):
+            destinations = (next_of[name], node.on_reject)
+        graph.add_node(
+            name,
+            make_node(name, node, services, next_node=next_of.get(name)),
+            retry_policy=_retry_policy(node),
+            destinations=destinations,
+        )
+    graph.add_edge(START, spec.start)
+    for name, node in spec.nodes.items():
+        if isinstance(node, EndNode):
+            graph.add_edge(name, END)
+        elif not isinstance(node, RouteNode | ApprovalNode):
+            # Routes and approvals choose their successor with Command(goto=...).
+            graph.add_edge(name, next_of[name])
+    return graph
+
+
+def compile_workflow(
+    spec: WorkflowSpec, services: RunServices, checkpointer: BaseCheckpointSaver | None
+) -> CompiledStateGraph:
+    """Compile ``spec`` for one run, checkpointing into ``checkpointer``."""
+    return build_graph(spec, services).compile(checkpointer=checkpointer, name=spec.name)
+
+
+def initial_state(
+    spec: WorkflowSpec, run_input: dict[str, Any], config: dict[str, Any]
+) -> dict[str, Any]:
+    """The state a run starts with: input, config, and each field's default (or null)."""
+    state: dict[str, Any] = {
+        name: schema.get("default") for name, schema in spec.state.items()
+    }
+    state.update({"input": run_input, "config": config, VISITS: {}})
+    return state

@@ -1,0 +1,434 @@
+"""Load a workflow spec from YAML and report every problem at once, with line numbers.
+
+Errors::
+
+    SpecError                 one or more problems, each with file, line, field, message
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from pydantic import TypeAdapter, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
+
+from agents.tools import registry
+from workflows import expressions
+from workflows.spec import (
+    RESERVED_STATE_FIELDS,
+    ApprovalNode,
+    EndNode,
+    LLMNode,
+    Node,
+    RouteNode,
+    ToolNode,
+    WorkflowSpec,
+    enum_from_expressions,
+    resolve_output_schema,
+)
+
+__all__ = ["LoadedSpec", "SpecError", "SpecProblem", "load_spec", "load_spec_text", "spec_hash"]
+
+_node_adapter: TypeAdapter[Any] = TypeAdapter(Node)
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field or '<spec>'}: {self.message}"
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used; ``problems`` lists every one found."""
+
+    def __init__(self, problems: Sequence[SpecProblem]) -> None:
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{n} problem{'s' if n != 1 else ''} in workflow spec"
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec with the exact source it came from and its content hash."""
+
+    spec: WorkflowSpec
+    source: str
+    hash: str
+    path: str | None = None
+
+
+def spec_hash(spec: WorkflowSpec) -> str:
+    """Content hash of a spec: stable across formatting and comment changes."""
+    canonical = json.dumps(spec.model_dump(mode="json", by_alias=True), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read and validate the spec at ``path``."""
+    path = Path(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError([SpecProblem(str(path), None, "", f"cannot read file: {exc}")]) from None
+    return load_spec_text(source, filename=str(path))
+
+
+def load_spec_text(source: str, *, filename: str = "<spec>") -> LoadedSpec:
+    """Validate spec YAML text; raises :class:`SpecError` listing every problem."""
+    try:
+        doc = YAML(typ="rt").load(source)
+    except MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise SpecError(
+            [SpecProblem(filename, line, "", f"malformed YAML: {exc.problem or exc}")]
+        ) from None
+    if not isinstance(doc, dict):
+        raise SpecError(
+            [SpecProblem(filename, 1, "", "expected a mapping with name, version, nodes, …")]
+        )
+    checker = _Checker(doc, filename)
+    spec = checker.check()
+    if checker.problems:
+        raise SpecError(sorted(checker.problems, key=lambda p: (p.line or 0, p.field)))
+    assert spec is not None
+    return LoadedSpec(spec=spec, source=source, hash=spec_hash(spec), path=filename)
+
+
+def _line_of(doc: Any, path: Sequence[Any]) -> int | None:
+    """1-based line of the deepest part of ``path`` present in the YAML document."""
+    node, line = doc, getattr(getattr(doc, "lc", None), "line", None)
+    for part in path:
+        lc = getattr(node, "lc", None)
+        if isinstance(node, dict) and part in node:
+            if lc is not None:
+                line = lc.key(part)[0]
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            if lc is not None:
+                line = lc.item(part)[0]
+            node = node[part]
+        # Parts pydantic adds (a union's tag) have no place in the document: skip.
+    return None if line is None else line + 1
+
+
+def _dotted(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Checker:
+    """Collects structural and semantic problems of one spec document."""
+
+    def __init__(self, doc: dict[str, Any], filename: str) -> None:
+        self.doc = doc
+        self.filename = filename
+        self.problems: list[SpecProblem] = []
+
+    def add(self, path: Sequence[Any], message: str) -> None:
+        self.problems.append(
+            SpecProblem(self.filename, _line_of(self.doc, path), _dotted(path), message)
+        )
+
+    # -- structure ---------------------------------------------------------
+    def check(self) -> WorkflowSpec | None:
+        raw_nodes = self.doc.get("nodes")
+        nodes: dict[str, Any] = {}
+        broken: set[str] = set()
+        if isinstance(raw_nodes, dict):
+            for name, raw in raw_nodes.items():
+                try:
+                    nodes[str(name)] = _node_adapter.validate_python(_plain(raw))
+                except ValidationError as exc:
+                    broken.add(str(name))
+                    self._add_pydantic(exc, prefix=("nodes", name))
+        top = {k: _plain(v) for k, v in self.doc.items() if k != "nodes"}
+        # Validate the rest with a stand-in node so node errors are not reported twice.
+        top["nodes"] = {"_": {"kind": "end"}}
+        try:
+            shell = WorkflowSpec.model_validate(top)
+        except ValidationError as exc:
+            self._add_pydantic(exc)
+            return None
+        if raw_nodes is None:
+            self.add(("nodes",), "missing: a mapping of node name → node")
+            return None
+        if not isinstance(raw_nodes, dict):
+            self.add(("nodes",), "expected a mapping of node name → node")
+            return None
+        for name in nodes:
+            if not _is_identifier(name):
+                self.add(("nodes", name), "node names must be identifiers (letters, digits, _)")
+        spec = shell.model_copy(update={"nodes": nodes})
+        self._semantics(spec, broken)
+        return spec
+
+    def _add_pydantic(self, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> None:
+        for err in exc.errors():
+            loc = prefix + tuple(err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field"
+            elif err["type"] == "union_tag_invalid":
+                msg = "unknown node kind; expected one of llm, tool, route, approval, end"
+            elif err["type"] == "missing":
+                msg = "missing required field"
+            self.add(loc, msg)
+
+    # -- meaning -----------------------------------------------------------
+    def _semantics(self, spec: WorkflowSpec, broken: set[str]) -> None:
+        known = set(spec.nodes) | broken
+        fields = set(spec.state) | set(RESERVED_STATE_FIELDS)
+        for reserved in RESERVED_STATE_FIELDS:
+            if reserved in spec.state:
+                self.add(("state", reserved), f"`{reserved}` is reserved; choose another name")
+
+        self._check_schema(("input",), spec.input, must_be_object=True)
+        for field_name, schema in spec.state.items():
+            self._check_schema(("state", field_name), schema)
+
+        if spec.start not in known:
+            self.add(("start",), f"unknown node `{spec.start}`; nodes: {_list(spec.nodes)}")
+
+        tool_problems = registry.import_modules(spec.tool_modules)
+        for msg in tool_problems:
+            self.add(("tool_modules",), msg)
+
+        successors: dict[str, list[str]] = {name: [] for name in known}
+        outgoing: dict[str, int] = {name: 0 for name in spec.nodes}
+        for i, edge in enumerate(spec.edges):
+            for end, target in (("from", edge.from_), ("to", edge.to)):
+                if target not in known:
+                    self.add(("edges", i, end), f"unknown node `{target}`")
+            if edge.from_ in spec.nodes:
+                if isinstance(spec.nodes[edge.from_], RouteNode | EndNode):
+                    kind = spec.nodes[edge.from_].kind
+                    self.add(
+                        ("edges", i, "from"),
+                        f"a {kind} node has no plain edges "
+                        + ("(its routes choose the next node)" if kind == "route" else ""),
+                    )
+                outgoing[edge.from_] += 1
+            if edge.from_ in known and edge.to in known:
+                successors[edge.from_].append(edge.to)
+
+        for name, node in spec.nodes.items():
+            path = ("nodes", name)
+            if isinstance(node, LLMNode | ToolNode | ApprovalNode) and outgoing[name] != 1:
+                self.add(
+                    path,
+                    f"needs exactly one outgoing edge, has {outgoing[name]} "
+                    f"(add `- {{from: {name}, to: <next node>}}` under edges)",
+                )
+            for target_path, target in _targets(node):
+                if target not in known:
+                    self.add(path + target_path, f"unknown node `{target}`")
+                else:
+                    successors[name].append(target)
+            self._check_node(spec, name, node, fields, tool_problems=bool(tool_problems))
+
+        if spec.start in known:
+            self._check_reachability(spec, successors, known, broken)
+
+    def _check_node(
+        self, spec: WorkflowSpec, name: str, node: Any, fields: set[str], *, tool_problems: bool
+    ) -> None:
+        path: tuple[Any, ...] = ("nodes", name)
+        exprs: list[tuple[tuple[Any, ...], str]] = []
+        templates: list[tuple[tuple[Any, ...], str]] = []
+        into: tuple[tuple[Any, ...], str | None] = (path + ("into",), None)
+        if isinstance(node, LLMNode):
+            templates.append((path + ("prompt",), node.prompt))
+            if node.system:
+                templates.append((path + ("system",), node.system))
+            into = (path + ("output", "into"), node.output.into)
+            if node.output.json_schema is not None:
+                schema_path = path + ("output", "schema")
+                for sub_path, expr in enum_from_expressions(node.output.json_schema):
+                    exprs.append((schema_path + sub_path, expr))
+                self._check_schema(schema_path, resolve_output_schema(node.output.json_schema, None))
+        elif isinstance(node, ToolNode):
+            for arg, expr in node.args.items():
+                exprs.append((path + ("args", arg), expr))
+            into = (path + ("into",), node.into)
+            self._check_tool(path, node, tool_problems)
+        elif isinstance(node, RouteNode):
+            for i, route in enumerate(node.routes):
+                exprs.append((path + ("routes", i, "when"), route.when))
+        elif isinstance(node, ApprovalNode):
+            exprs.append((path + ("when",), node.when))
+            templates.append((path + ("message",), node.message))
+            into = (path + ("into",), node.into)
+        elif isinstance(node, EndNode):
+            for key, expr in node.output.items():
+                exprs.append((path + ("output", key), expr))
+
+        into_path, into_field = into
+        if into_field is not None and into_field not in spec.state:
+            self.add(
+                into_path,
+                f"state field `{into_field}` is not declared; add it under `state:` "
+                f"(declared: {_list(spec.state)})",
+            )
+        for expr_path, expr in exprs:
+            try:
+                names = expressions.expression_names(expr)
+            except expressions.ExpressionError as exc:
+                self.add(expr_path, str(exc))
+                continue
+            self._check_names(expr_path, names, fields, spec, expr)
+        for tpl_path, tpl in templates:
+            try:
+                names = expressions.template_names(tpl)
+            except expressions.ExpressionError as exc:
+                self.add(tpl_path, str(exc))
+                continue
+            self._check_names(tpl_path, names, fields, spec, None)
+
+    def _check_names(
+        self,
+        path: tuple[Any, ...],
+        names: set[str],
+        fields: set[str],
+        spec: WorkflowSpec,
+        expr: str | None,
+    ) -> None:
+        for missing in sorted(names - fields):
+            self.add(
+                path,
+                f"`{missing}` is not in state; available: {_list(sorted(fields))}",
+            )
+        if expr is not None and "config" in names:
+            for key in sorted(_config_keys(expr) - set(spec.config)):
+                self.add(path, f"`config.{key}` is not declared under `config:`")
+
+    def _check_tool(self, path: tuple[Any, ...], node: ToolNode, tool_problems: bool) -> None:
+        if node.tool not in registry:
+            hint = " (a tool module failed to import, see above)" if tool_problems else ""
+            self.add(
+                path + ("tool",),
+                f"unknown tool `{node.tool}`{hint}; registered: {_list(registry.names())}",
+            )
+            return
+        tool = registry.get(node.tool)
+        if tool.side_effect != node.side_effect:
+            self.add(
+                path + ("side_effect",),
+                f"tool `{node.tool}` is registered with side_effect: "
+                f"{str(tool.side_effect).lower()}; the spec must say the same",
+            )
+        for arg in sorted(set(node.args) - set(tool.parameters)):
+            self.add(
+                path + ("args", arg),
+                f"tool `{node.tool}` has no argument `{arg}`; it takes {_list(tool.parameters)}",
+            )
+        for arg in sorted(set(tool.required_parameters) - set(node.args)):
+            self.add(path + ("args",), f"missing argument `{arg}` of tool `{node.tool}`")
+
+    def _check_schema(
+        self, path: tuple[Any, ...], schema: Any, *, must_be_object: bool = False
+    ) -> None:
+        if not isinstance(schema, dict):
+            self.add(path, "expected a JSON Schema (a mapping)")
+            return
+        try:
+            jsonschema.Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            where = "/".join(str(p) for p in exc.path)
+            self.add(path, f"invalid JSON Schema{f' at {where}' if where else ''}: {exc.message}")
+            return
+        if must_be_object and schema.get("type") != "object":
+            self.add(path, "the input schema must have `type: object`")
+
+    def _check_reachability(
+        self,
+        spec: WorkflowSpec,
+        successors: dict[str, list[str]],
+        known: set[str],
+        broken: set[str],
+    ) -> None:
+        reachable = _walk(spec.start, successors)
+        for name in spec.nodes:
+            if name not in reachable:
+                self.add(("nodes", name), f"unreachable from start node `{spec.start}`")
+        # A node from which no end node can be reached loops forever.
+        ends = {n for n, node in spec.nodes.items() if isinstance(node, EndNode)} | broken
+        predecessors: dict[str, list[str]] = {n: [] for n in known}
+        for src, targets in successors.items():
+            for dst in targets:
+                predecessors.setdefault(dst, []).append(src)
+        can_finish: set[str] = set()
+        for end in ends:
+            can_finish |= _walk(end, predecessors)
+        if not ends:
+            self.add(("nodes",), "no `end` node: a run could never finish")
+            return
+        for name in spec.nodes:
+            if name in reachable and name not in can_finish:
+                self.add(
+                    ("nodes", name),
+                    "no path from here to an end node (a cycle with no exit?)",
+                )
+
+
+def _targets(node: Any) -> list[tuple[tuple[Any, ...], str]]:
+    if isinstance(node, RouteNode):
+        out = [(("routes", i, "to"), r.to) for i, r in enumerate(node.routes)]
+        return out + [(("default",), node.default)]
+    if isinstance(node, ApprovalNode):
+        return [(("on_reject",), node.on_reject)]
+    return []
+
+
+def _walk(start: str, graph: dict[str, list[str]]) -> set[str]:
+    seen, queue = {start}, deque([start])
+    while queue:
+        for nxt in graph.get(queue.popleft(), []):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
+def _config_keys(expr: str) -> set[str]:
+    tree = ast.parse(expr.strip(), mode="eval")
+    return {
+        n.attr
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "config"
+    }
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's commented containers → plain dicts and lists for pydantic."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _is_identifier(name: str) -> bool:
+    return name.isidentifier()
+
+
+def _list(names: Iterable[str]) -> str:
+    names = list(names)
+    return ", ".join(f"`{n}`" for n in names) if names else "none"
