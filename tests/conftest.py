@@ -16,7 +16,14 @@ apply_offline_environment()
 from forgeyard import db  # noqa: E402
 from forgeyard.settings import get_settings  # noqa: E402
 
-pytest_plugins = ["tests.model_server_fixture"]
+import importlib.util  # noqa: E402
+
+# The model-server fixtures live in their own module (owned with serving/).
+pytest_plugins = (
+    ["tests.model_server_fixture"]
+    if importlib.util.find_spec("tests.model_server_fixture")
+    else []
+)
 
 # The PostgreSQL server the integration tests use; CI and dev machines run one
 # on 127.0.0.1 with trust authentication.
@@ -64,7 +71,7 @@ def postgres_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     admin.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def any_db(request: pytest.FixtureRequest) -> str:
     """Each test using it runs on SQLite and on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_db")

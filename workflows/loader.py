@@ -39,6 +39,7 @@ from workflows.spec import (
 __all__ = ["LoadedSpec", "SpecError", "SpecProblem", "load_spec", "load_spec_text", "spec_hash"]
 
 _node_adapter: TypeAdapter[Any] = TypeAdapter(Node)
+_NODE_KINDS = ("llm", "tool", "route", "approval", "end")
 
 
 @dataclass(frozen=True)
@@ -182,12 +183,20 @@ class _Checker:
 
     def _add_pydantic(self, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> None:
         for err in exc.errors():
-            loc = prefix + tuple(err["loc"])
+            loc = tuple(err["loc"])
+            if prefix and loc and loc[0] in _NODE_KINDS:
+                # Pydantic names the union member (`tool`) first; the YAML has no such key.
+                loc = loc[1:]
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc += ("kind",)
+            loc = prefix + loc
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"
             elif err["type"] == "union_tag_invalid":
                 msg = "unknown node kind; expected one of llm, tool, route, approval, end"
+            elif err["type"] == "union_tag_not_found":
+                msg = "missing `kind`; one of llm, tool, route, approval, end"
             elif err["type"] == "missing":
                 msg = "missing required field"
             self.add(loc, msg)

@@ -1,0 +1,3 @@
+from forgeyard.cli import main
+
+main()

