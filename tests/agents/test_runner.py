@@ -183,3 +183,34 @@ def test_run_is_pinned_to_the_spec_it_started_with(any_db, tmp_path: Path):
     assert done.workflow_version == "1"
     new_run = start_run(load_spec(path), {"a": 7})
     assert new_run.spec_hash != run.spec_hash
+
+
+def test_model_server_down_fails_the_step_with_a_clear_error(any_db, monkeypatch):
+    import socket
+
+    from forgeyard.settings import get_settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    monkeypatch.setenv("FORGEYARD_MODEL_BASE_URL", url)
+    monkeypatch.setenv("FORGEYARD_MODEL_CONNECT_RETRIES", "2")
+    monkeypatch.setenv("FORGEYARD_MODEL_RETRY_BACKOFF_SECONDS", "0.01")
+    get_settings.cache_clear()
+    text = to_yaml(spec_dict(
+        state={"answer": {"type": "object"}},
+        start="ask",
+        nodes={
+            "ask": {"kind": "llm", "prompt": "a is {{ input.a }}",
+                    "output": {"into": "answer", "schema": {"type": "object"}}},
+            "done": {"kind": "end", "output": {"answer": "answer"}},
+        },
+        edges=[{"from": "ask", "to": "done"}],
+    ))
+    run = run_spec(text, {"a": 1})
+    assert run.status == RunStatus.failed
+    assert run.error.startswith(f"node `ask`: model server unreachable at {url} after 2 tries (")
+    assert "Traceback" not in run.error
+    (step,) = load_trace(run.id)
+    assert step.status == StepStatus.error and step.error == run.error
