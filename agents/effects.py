@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from agents.tools import Tool, ToolContext
 from forgeyard.db import get_engine
 from forgeyard.models import Effect, EffectStatus, utcnow
-from agents.tools import Tool, ToolContext
 
 __all__ = ["EffectsLedger", "idempotency_key"]
 

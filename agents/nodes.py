@@ -110,7 +110,10 @@ def make_node(
             raise
         except NodeError as exc:
             services.recorder.record(
-                status=StepStatus.error, error=str(exc), call=exc.call, **record  # type: ignore[arg-type]
+                status=StepStatus.error,
+                error=str(exc),
+                call=exc.call,
+                **record,  # type: ignore[arg-type]
             )
             raise
         except Exception as exc:  # noqa: BLE001 - recorded, then re-raised as a NodeError
@@ -205,7 +208,9 @@ def _tool(
                 sandbox=services.sandbox,
             )
             return response
-        return tool(ToolContext(run_id=services.run_id, node=name, sandbox=services.sandbox), **args)
+        return tool(
+            ToolContext(run_id=services.run_id, node=name, sandbox=services.sandbox), **args
+        )
 
     try:
         response = _with_timeout(call, node.timeout_seconds, name)

@@ -76,8 +76,10 @@ def validate_input(loaded: LoadedSpec, run_input: Any) -> None:
     """Raise :class:`InputInvalid` naming every field of ``run_input`` that is wrong."""
     validator = jsonschema.Draft202012Validator(loaded.spec.input)
     problems = [
-        InputProblem("input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),
-                     e.message)
+        InputProblem(
+            "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),
+            e.message,
+        )
         for e in sorted(validator.iter_errors(run_input), key=lambda e: list(map(str, e.path)))
     ]
     if problems:
@@ -169,8 +171,9 @@ def execute_run(
         return run
     loaded = pinned_spec(run)
     recorder = StepRecorder(run.id, adapter=adapter, on_step=on_step)
-    services = RunServices(run_id=run.id, model=model or ModelClient(), recorder=recorder,
-                           adapter=adapter)
+    services = RunServices(
+        run_id=run.id, model=model or ModelClient(), recorder=recorder, adapter=adapter
+    )
     _set_status(run.id, RunStatus.running, started=True)
     graph_config = {"configurable": {"thread_id": run.id}}
     try:
@@ -189,7 +192,9 @@ def execute_run(
     except NodeError as exc:
         return _finish(run.id, RunStatus.failed, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a run never ends with a bare traceback
-        return _finish(run.id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}")
+        return _finish(
+            run.id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}"
+        )
 
     if snapshot.interrupts:
         pending = snapshot.interrupts[0].value
@@ -213,9 +218,7 @@ def decide(
     """Approve or reject the run's pending step and carry on."""
     run = get_run(run_id, tenant_id=tenant_id)
     if run.status != RunStatus.waiting_approval:
-        raise RunStateError(
-            f"Run `{run_id}` is {run.status.value}, not waiting for an approval."
-        )
+        raise RunStateError(f"Run `{run_id}` is {run.status.value}, not waiting for an approval.")
     return execute_run(
         run_id,
         model=model,

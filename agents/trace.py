@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from agents.model_client import ModelCall
 from forgeyard.db import session_scope
 from forgeyard.models import Step, StepStatus, utcnow
-from agents.model_client import ModelCall
 
 __all__ = ["StepRecorder", "jsonable", "load_trace"]
 

@@ -161,7 +161,7 @@ def run(
     _drive(record.id, approve=approve, by=by)
 
 
-def _drive(run_id: str, *, approve: bool | None, by: str) -> None:
+def _drive(run_id: str, *, approve: bool | None, by: str, model: Any = None) -> Any:
     """Execute a run to its end, asking (or answering) approvals on the way."""
     from agents.runner import decide, execute_run
     from forgeyard.console import print_run, step_line
@@ -171,7 +171,7 @@ def _drive(run_id: str, *, approve: bool | None, by: str) -> None:
         console.print("  " + step_line(step))
 
     with console.status("running…"):
-        result = execute_run(run_id, on_step=on_step)
+        result = execute_run(run_id, model=model, on_step=on_step)
     while result.status == RunStatus.waiting_approval:
         message = (result.pending_approval or {}).get("message", "approve?")
         console.print(f"[yellow]approval needed:[/] {message}")
@@ -179,15 +179,40 @@ def _drive(run_id: str, *, approve: bool | None, by: str) -> None:
         if decision is None:
             if not sys.stdin.isatty():
                 console.print(
-                    f"waiting; decide with `forgeyard runs approve {run_id}` "
-                    f"(or `--reject`)"
+                    f"waiting; decide with `forgeyard runs approve {run_id}` (or `--reject`)"
                 )
                 raise typer.Exit(0)
             decision = Confirm.ask("approve?")
         with console.status("running…"):
-            result = decide(run_id, approved=decision, by=by, on_step=on_step)
+            result = decide(run_id, approved=decision, by=by, model=model, on_step=on_step)
     print_run(result)
     if result.status == RunStatus.failed:
+        raise typer.Exit(1)
+    return result
+
+
+@app.command("demo")
+@_user_errors
+def demo() -> None:
+    """The main job: book a container with the logistics workflow on a local model."""
+    from agents.runner import start_run
+    from agents.trace import load_trace
+    from forgeyard.console import print_trace
+    from forgeyard.db import upgrade
+    from forgeyard.demo import DEMO_INPUT, bookings_of, model_server
+    from workflows.catalog import resolve
+
+    upgrade()
+    loaded = resolve("logistics_booking")
+    with model_server() as model:
+        record = start_run(loaded, _read_json(DEMO_INPUT))
+        console.print(f"run [bold]{record.id}[/] of `{loaded.spec.name}` on {DEMO_INPUT.name}")
+        _drive(record.id, approve=True, by="demo", model=model)
+    print_trace(load_trace(record.id))
+    references = bookings_of(record.id)
+    console.print(f"bookings recorded for this run: {len(references)} {references}")
+    console.print(f"inspect it again with: forgeyard runs show {record.id} --full")
+    if len(references) != 1:
         raise typer.Exit(1)
 
 

@@ -6,7 +6,6 @@ injected at ``compile(checkpointer=...)``, as LangGraph intends.
 
 from __future__ import annotations
 
-import operator
 from typing import Annotated, Any, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -90,8 +89,6 @@ def initial_state(
     spec: WorkflowSpec, run_input: dict[str, Any], config: dict[str, Any]
 ) -> dict[str, Any]:
     """The state a run starts with: input, config, and each field's default (or null)."""
-    state: dict[str, Any] = {
-        name: schema.get("default") for name, schema in spec.state.items()
-    }
+    state: dict[str, Any] = {name: schema.get("default") for name, schema in spec.state.items()}
     state.update({"input": run_input, "config": config, VISITS: {}})
     return state

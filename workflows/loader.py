@@ -272,7 +272,9 @@ class _Checker:
                 schema_path = path + ("output", "schema")
                 for sub_path, expr in enum_from_expressions(node.output.json_schema):
                     exprs.append((schema_path + sub_path, expr))
-                self._check_schema(schema_path, resolve_output_schema(node.output.json_schema, None))
+                self._check_schema(
+                    schema_path, resolve_output_schema(node.output.json_schema, None)
+                )
         elif isinstance(node, ToolNode):
             for arg, expr in node.args.items():
                 exprs.append((path + ("args", arg), expr))

@@ -210,7 +210,9 @@ class WorkflowSpec(_Strict):
     )
 
 
-def enum_from_expressions(schema: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+def enum_from_expressions(
+    schema: Any, path: tuple[Any, ...] = ()
+) -> list[tuple[tuple[Any, ...], str]]:
     """Every ``x-enum-from`` expression in an output schema, with its path."""
     found: list[tuple[tuple[Any, ...], str]] = []
     if isinstance(schema, dict):
@@ -231,7 +233,9 @@ def resolve_output_schema(schema: Any, resolve: Callable[[str], Any] | None) -> 
     With ``resolve=None`` the markers are only removed (to check the schema itself).
     """
     if isinstance(schema, dict):
-        out = {k: resolve_output_schema(v, resolve) for k, v in schema.items() if k != "x-enum-from"}
+        out = {
+            k: resolve_output_schema(v, resolve) for k, v in schema.items() if k != "x-enum-from"
+        }
         if "x-enum-from" in schema and resolve is not None:
             out["enum"] = list(resolve(schema["x-enum-from"]))
         return out

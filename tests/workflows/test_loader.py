@@ -104,8 +104,11 @@ def test_unreachable_node():
 def test_cycle_with_no_exit():
     spec = spec_dict()
     spec["nodes"]["loop_a"] = {"kind": "tool", "tool": "test.add", "args": {"a": "1"}}
-    spec["nodes"]["loop_b"] = {"kind": "route", "routes": [{"when": "true", "to": "loop_a"}],
-                               "default": "loop_a"}
+    spec["nodes"]["loop_b"] = {
+        "kind": "route",
+        "routes": [{"when": "true", "to": "loop_a"}],
+        "default": "loop_a",
+    }
     spec["nodes"]["check"]["default"] = "loop_a"
     spec["nodes"]["pay"]["kind"] = "tool"
     spec["edges"].append({"from": "loop_a", "to": "loop_b"})
@@ -233,7 +236,10 @@ def test_cli_validate_reports_all_problems_and_exits_nonzero(tmp_path: Path):
     path.write_text(to_yaml(spec))
     result = subprocess.run(
         [sys.executable, "-m", "forgeyard", "workflows", "validate", str(path)],
-        capture_output=True, text=True, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
     )
     assert result.returncode == 1
     assert f"{path}:" in result.stderr
