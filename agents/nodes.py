@@ -22,12 +22,13 @@ from typing import Any
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command, interrupt
 
-from agents.effects import EffectsLedger
+from agents.effects import EffectsLedger, NotJSONError, ensure_json
 from agents.model_client import (
     ModelCall,
     ModelClient,
     ModelError,
     ModelOutputError,
+    ModelTimeout,
 )
 from agents.tools import ToolContext, ToolError, registry
 from agents.trace import StepRecorder
@@ -168,7 +169,9 @@ def _llm(
         # A bad completion may be luck of the draw; an unreachable server was
         # already retried with backoff by the client.
         raise NodeError(
-            f"node `{name}`: {exc}", retryable=isinstance(exc, ModelOutputError), call=exc.call
+            f"node `{name}`: {exc}",
+            retryable=isinstance(exc, ModelOutputError | ModelTimeout),
+            call=exc.call,
         ) from None
     return NodeResult(
         update={node.output.into: call.parsed},
@@ -216,6 +219,10 @@ def _tool(
         response = _with_timeout(call, node.timeout_seconds, name)
     except ToolError as exc:
         raise NodeError(f"node `{name}`: tool `{node.tool}` refused: {exc}") from None
+    except NotJSONError as exc:
+        raise NodeError(f"node `{name}`: {exc}") from None
+    if not node.side_effect:
+        ensure_json(node.tool, response)
     update = {node.into: response} if node.into else {}
     return NodeResult(update=update, input=args, output=response)
 

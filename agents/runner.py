@@ -167,7 +167,7 @@ def execute_run(
     returned as it is.
     """
     run = get_run(run_id)
-    if run.status.finished:
+    if run.status.finished or (run.status == RunStatus.waiting_approval and resume is None):
         return run
     loaded = pinned_spec(run)
     recorder = StepRecorder(run.id, adapter=adapter, on_step=on_step)

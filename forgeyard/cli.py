@@ -18,6 +18,7 @@ import typer  # noqa: E402
 from rich.prompt import Confirm  # noqa: E402
 
 from forgeyard.console import console, err_console  # noqa: E402
+from serving.cli import app as model_app  # noqa: E402
 
 app = typer.Typer(
     help="Forgeyard: agentic workflows on your own machines.",
@@ -30,6 +31,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
+app.add_typer(model_app, name="model")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,12 +42,21 @@ def _user_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from agents.runner import RunError
+        from serving import ServingError
         from workflows.catalog import UnknownWorkflowError
         from workflows.loader import SpecError
 
+        user_errors = (
+            SpecError,
+            UnknownWorkflowError,
+            RunError,
+            ServingError,
+            FileNotFoundError,
+            ValueError,
+        )
         try:
             return fn(*args, **kwargs)
-        except (SpecError, UnknownWorkflowError, RunError, FileNotFoundError, ValueError) as exc:
+        except user_errors as exc:
             err_console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
 
@@ -274,6 +285,7 @@ def runs_approve(
     """Approve (or reject) a run that waits for a decision, and carry it on."""
     from agents.runner import decide
     from forgeyard.console import print_run, step_line
+    from forgeyard.models import RunStatus
 
     result = decide(
         run_id,
@@ -283,6 +295,8 @@ def runs_approve(
         on_step=lambda s: console.print("  " + step_line(s)),
     )
     print_run(result)
+    if result.status == RunStatus.failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -7,12 +7,14 @@ its conventional name.  A ``.env`` file in the working directory is read too.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Switches that keep every library we load from calling home.  They are set
 # for this process (before vLLM, transformers or LangChain read them) and
@@ -49,10 +51,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. Default: SQLite file under data_dir. "
         "PostgreSQL: postgresql+psycopg://user@host/db",
     )
-    workflow_dirs: list[Path] = Field(
+    workflow_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
-        description="Extra directories searched for workflow specs (NAME/workflow.yaml "
-        "or NAME.yaml), before the shipped examples.",
+        description="Extra directories searched for workflow specs (*/workflow.yaml and "
+        "*.yaml), before the shipped examples: a path list separated by `:` (or JSON).",
     )
 
     model_base_url: str = Field(
@@ -84,6 +86,16 @@ class Settings(BaseSettings):
         default_factory=list, description="Extra command-line arguments passed to vLLM."
     )
     serve_startup_timeout_seconds: float = 300.0
+
+    @field_validator("workflow_dirs", mode="before")
+    @classmethod
+    def _split_path_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.split(os.pathsep) if part]
+        return value
 
     @field_validator("database_url")
     @classmethod

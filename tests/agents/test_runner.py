@@ -245,3 +245,9 @@ def test_model_server_down_fails_the_step_with_a_clear_error(any_db, monkeypatch
     assert "Traceback" not in run.error
     (step,) = load_trace(run.id)
     assert step.status == StepStatus.error and step.error == run.error
+
+
+def test_tool_result_that_is_not_json_fails_clearly(any_db):
+    run = run_spec(_one_tool_spec({"kind": "tool", "tool": "test.opaque"}), {"a": 1})
+    assert run.status == RunStatus.failed
+    assert run.error.startswith("node `work`: tool `test.opaque` returned a value that is not")
