@@ -217,12 +217,12 @@ def _tool(
 
     try:
         response = _with_timeout(call, node.timeout_seconds, name)
+        if not node.side_effect:  # the ledger checks its own before committing
+            ensure_json(node.tool, response)
     except ToolError as exc:
         raise NodeError(f"node `{name}`: tool `{node.tool}` refused: {exc}") from None
     except NotJSONError as exc:
         raise NodeError(f"node `{name}`: {exc}") from None
-    if not node.side_effect:
-        ensure_json(node.tool, response)
     update = {node.into: response} if node.into else {}
     return NodeResult(update=update, input=args, output=response)
 
