@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     serve_max_model_len: int = 1024
     serve_max_lora_rank: int = 8
     serve_max_loras: int = 4
+    serve_cpu_kvcache_space_gib: int = Field(
+        default=1, ge=1, description="KV cache of the CPU build of vLLM, in GiB."
+    )
+    serve_structured_outputs_backend: str | None = Field(
+        default="guidance",
+        description="vLLM's grammar engine for structured output (guidance, xgrammar; "
+        "None: vLLM's auto). guidance kept small models' JSON valid where xgrammar "
+        "let control characters through.",
+    )
+    serve_compact_json: bool = Field(
+        default=True,
+        description="Structured output without optional whitespace, so a weak model "
+        "cannot pad JSON with newlines until max_tokens.",
+    )
     serve_extra_args: list[str] = Field(
         default_factory=list, description="Extra command-line arguments passed to vLLM."
     )

@@ -13,15 +13,11 @@ from forgeyard.settings import apply_offline_environment
 
 apply_offline_environment()
 
-import importlib.util  # noqa: E402
-
 from forgeyard import db  # noqa: E402
 from forgeyard.settings import get_settings  # noqa: E402
 
-# The model-server fixtures live in their own module (owned with serving/).
-pytest_plugins = (
-    ["tests.model_server_fixture"] if importlib.util.find_spec("tests.model_server_fixture") else []
-)
+# The model-server fixtures: the tiny model, one vLLM per session, a LoRA adapter.
+pytest_plugins = ["tests.model_server_fixture"]
 
 # The PostgreSQL server the integration tests use; CI and dev machines run one
 # on 127.0.0.1 with trust authentication.

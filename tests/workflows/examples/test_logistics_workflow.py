@@ -145,10 +145,12 @@ def test_rejected_booking_books_nothing(sqlite_db, model):
 # The crash points of the `book` step: inside the tool before its transaction
 # commits, and after the ledger committed but before LangGraph's checkpoint.
 CRASH_IN_TOOL = """
+import functools
 import workflows.examples.logistics_booking.tools as t
 from agents.tools import registry
 tool = registry.get("logistics.book")
 real = tool.fn
+@functools.wraps(real)  # keeps the signature the spec's arguments are checked against
 def crash_after_writing(*args, **kwargs):
     result = real(*args, **kwargs)
     os._exit(137)
