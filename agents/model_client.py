@@ -159,10 +159,8 @@ class ModelClient:
                 raise ModelTimeout(
                     f"model server at {self.base_url} did not answer within {seconds} s", call
                 ) from None
-            except openai.APIConnectionError as exc:
-                last = exc
-            except openai.InternalServerError as exc:
-                last = exc
+            except (openai.APIConnectionError, openai.InternalServerError) as exc:
+                last: Exception = exc
             except openai.APIStatusError as exc:
                 raise ModelRequestError(
                     f"model server at {self.base_url} rejected the request "

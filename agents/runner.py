@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 from sqlmodel import select
 
@@ -175,7 +176,7 @@ def execute_run(
         run_id=run.id, model=model or ModelClient(), recorder=recorder, adapter=adapter
     )
     _set_status(run.id, RunStatus.running, started=True)
-    graph_config = {"configurable": {"thread_id": run.id}}
+    graph_config: RunnableConfig = {"configurable": {"thread_id": run.id}}
     try:
         with open_checkpointer() as checkpointer:
             graph = compile_workflow(loaded.spec, services, checkpointer)

@@ -165,9 +165,9 @@ def _write_model(target: Path, params: dict[str, Any]) -> None:
         # Exactly the tokenizer's size: a random model must not sample ids
         # the tokenizer cannot decode.
         vocab_size=len(tokenizer),
-        bos_token_id=ids[ENDOFTEXT],
-        eos_token_id=ids[IM_END],
-        pad_token_id=ids[PAD],
+        bos_token_id=int(ids[ENDOFTEXT]),  # type: ignore[arg-type]
+        eos_token_id=int(ids[IM_END]),  # type: ignore[arg-type]
+        pad_token_id=int(ids[PAD]),  # type: ignore[arg-type]
         dtype="float32",
         **arch,
     )

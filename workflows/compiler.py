@@ -54,7 +54,7 @@ def _retry_policy(node: Any) -> RetryPolicy:
 
 def build_graph(spec: WorkflowSpec, services: RunServices) -> StateGraph:
     """The uncompiled graph of ``spec`` whose nodes use ``services``."""
-    graph = StateGraph(_state_schema(spec))
+    graph: StateGraph[Any] = StateGraph(_state_schema(spec))
     next_of = {edge.from_: edge.to for edge in spec.edges}
     for name, node in spec.nodes.items():
         destinations: tuple[str, ...] | None = None
@@ -62,7 +62,7 @@ def build_graph(spec: WorkflowSpec, services: RunServices) -> StateGraph:
             destinations = tuple(dict.fromkeys([r.to for r in node.routes] + [node.default]))
         elif isinstance(node, ApprovalNode):
             destinations = (next_of[name], node.on_reject)
-        graph.add_node(
+        graph.add_node(  # type: ignore[call-overload]  # dynamic state schema
             name,
             make_node(name, node, services, next_node=next_of.get(name)),
             retry_policy=_retry_policy(node),

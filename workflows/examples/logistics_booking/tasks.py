@@ -98,7 +98,8 @@ def _lanes() -> tuple[tuple[tuple[str, str, tuple[str, ...]], ...], ...]:
     denied = {p.locode for p in policy.ports} | {
         p.locode for p in ports().values() if p.country in denied_countries
     }
-    clean, into_denied = [], []
+    clean: list[tuple[str, str, tuple[str, ...]]] = []
+    into_denied: list[tuple[str, str, tuple[str, ...]]] = []
     for o in ports():
         for d in ports():
             if o == d or o in denied:
