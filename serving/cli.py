@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -98,6 +99,9 @@ def serve(
         if value is not None
     }
     server = ModelServer.from_settings(settings, **overrides)
+    # vLLM runs in its own process group; `kill PID` (SIGTERM) of this command
+    # must stop it too, not orphan it, so SIGTERM takes the Ctrl-C path.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with console.status(
             f"starting vLLM for {escape(server.model)} (log: {escape(str(server.log_path))})…"
@@ -109,12 +113,16 @@ def serve(
         console.print(f"  export FORGEYARD_MODEL_BASE_URL={server.base_url}")
         if server.name != settings.model_name:
             console.print(f"  export FORGEYARD_MODEL_NAME={escape(server.name)}")
-        console.print("[dim]Ctrl-C stops the server.[/]")
+        console.print("[dim]Ctrl-C (or kill of this process) stops the server.[/]")
         _wait_while_running(server)
     except KeyboardInterrupt:
         console.print("stopping the server…")
     finally:
         server.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _ensure_tiny_model(directory: Path) -> Path:

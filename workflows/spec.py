@@ -51,9 +51,9 @@ Expression = Annotated[
 ]
 
 # Names every expression and template may use besides the declared fields.
-READABLE_BUILTINS = ("input", "config")
+READABLE_BUILTINS = ("input", "config", "visits")
 # State keys the runtime itself writes: a declared field may not take them.
-RESERVED_STATE_FIELDS = (*READABLE_BUILTINS, "output", "visits")
+RESERVED_STATE_FIELDS = (*READABLE_BUILTINS, "output")
 
 
 class _Strict(BaseModel):
