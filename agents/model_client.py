@@ -193,8 +193,7 @@ class ModelClient:
         except json.JSONDecodeError as exc:
             cut = " (cut off at max_tokens)" if call.finish_reason == "length" else ""
             raise ModelOutputError(
-                f"model output is not valid JSON{cut}: {exc}: "
-                f"{call.text[:200]!r}",
+                f"model output is not valid JSON{cut}: {exc}: {call.text[:200]!r}",
                 call,
             ) from None
         errors = sorted(

@@ -19,6 +19,7 @@ from typing import Any
 
 import jsonschema
 from langchain_core.runnables import RunnableConfig
+from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 from sqlmodel import select
 
@@ -43,6 +44,11 @@ __all__ = [
     "start_run",
     "validate_input",
 ]
+
+
+# Graph steps one run may take (LangGraph's recursion limit): loops are allowed,
+# endless ones are not.
+MAX_STEPS = 10_000
 
 
 class RunError(Exception):
@@ -176,7 +182,10 @@ def execute_run(
         run_id=run.id, model=model or ModelClient(), recorder=recorder, adapter=adapter
     )
     _set_status(run.id, RunStatus.running, started=True)
-    graph_config: RunnableConfig = {"configurable": {"thread_id": run.id}}
+    graph_config: RunnableConfig = {
+        "configurable": {"thread_id": run.id},
+        "recursion_limit": MAX_STEPS,
+    }
     try:
         with open_checkpointer() as checkpointer:
             graph = compile_workflow(loaded.spec, services, checkpointer)
@@ -192,6 +201,12 @@ def execute_run(
             snapshot = graph.get_state(graph_config)
     except NodeError as exc:
         return _finish(run.id, RunStatus.failed, error=str(exc))
+    except GraphRecursionError:
+        return _finish(
+            run.id,
+            RunStatus.failed,
+            error=f"run exceeded {MAX_STEPS} steps: a loop that never reaches its exit?",
+        )
     except Exception as exc:  # noqa: BLE001 - a run never ends with a bare traceback
         return _finish(
             run.id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}"

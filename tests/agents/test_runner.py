@@ -251,3 +251,30 @@ def test_tool_result_that_is_not_json_fails_clearly(any_db):
     run = run_spec(_one_tool_spec({"kind": "tool", "tool": "test.opaque"}), {"a": 1})
     assert run.status == RunStatus.failed
     assert run.error.startswith("node `work`: tool `test.opaque` returned a value that is not")
+
+
+def test_loop_over_items_uses_visits_and_ends(any_db):
+    text = to_yaml(
+        spec_dict(
+            state={"total": {"type": "object"}},
+            start="add",
+            nodes={
+                "add": {
+                    "kind": "tool",
+                    "tool": "test.add",
+                    "args": {"a": "(total.sum if total else 0)", "b": "input.a"},
+                    "into": "total",
+                },
+                "again": {
+                    "kind": "route",
+                    "routes": [{"when": "visits.add < 5", "to": "add"}],
+                    "default": "done",
+                },
+                "done": {"kind": "end", "output": {"sum": "total.sum", "loops": "visits.add"}},
+            },
+            edges=[{"from": "add", "to": "again"}],
+        )
+    )
+    run = run_spec(text, {"a": 2})
+    assert run.status == RunStatus.succeeded, run.error
+    assert run.output == {"end": "done", "sum": 10, "loops": 5}
