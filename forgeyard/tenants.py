@@ -133,12 +133,12 @@ def revoke_key(key_id: str) -> ApiKey:
     return key
 
 
-def authenticate(token: str) -> str:
-    """The tenant id a presented key belongs to; :class:`InvalidKey` otherwise."""
+def authenticate(token: str) -> ApiKey:
+    """The (unrevoked) key record of a presented key; :class:`InvalidKey` otherwise."""
     with session_scope() as session:
         key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(token))).first()
     if key is None:
         raise InvalidKey("Unknown API key.")
     if key.revoked_at is not None:
         raise InvalidKey(f"API key `{key.id}` was revoked.")
-    return key.tenant_id
+    return key

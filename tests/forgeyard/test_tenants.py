@@ -28,7 +28,7 @@ def test_key_is_stored_only_as_a_hash_and_authenticates(any_db):
     with session_scope() as s:
         stored = s.exec(select(ApiKey)).one()
     assert stored.key_hash == hash_key(key.token) and key.token not in stored.key_hash
-    assert authenticate(key.token) == "acme"
+    assert authenticate(key.token).tenant_id == "acme"
     revoke_key(key.id)
     with pytest.raises(InvalidKey, match="revoked"):
         authenticate(key.token)
@@ -52,7 +52,7 @@ def test_cli_creates_tenant_and_key_and_revokes_it(sqlite_db):
     result = runner.invoke(app, ["keys", "create", "acme", "--name", "ops"])
     assert result.exit_code == 0, result.output
     token = result.stdout.strip().splitlines()[-1]
-    assert authenticate(token) == "acme"
+    assert authenticate(token).tenant_id == "acme"
     key_id = token.split("_")[1]
     assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
     with pytest.raises(InvalidKey):
