@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 # Before anything builds the Celery app from settings.
 REDIS_DB = 1 + os.getpid() % 15
@@ -76,3 +79,33 @@ def purge_queue() -> None:
         client.delete(settings.queue)
     finally:
         client.close()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    """Poll until ``predicate()`` is truthy; its value.  (A liveness bound, not a timing check.)"""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def read_events(tenant, run_id: str, **headers) -> list[tuple[str, str | None, dict]]:  # type: ignore[no-untyped-def]
+    """(event, id, data) of each event until the stream ends."""
+    events, current = [], {}
+    with tenant.client.stream("GET", f"/v1/runs/{run_id}/events",
+                              headers={**tenant.headers, **headers}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if not line:
+                if "data" in current:
+                    events.append((current.get("event", "message"), current.get("id"),
+                                   json.loads(current["data"])))
+                current = {}
+                continue
+            field, _, value = line.partition(":")
+            current[field] = value.strip()
+    return events

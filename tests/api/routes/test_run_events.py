@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
+from tests.support.service import read_events
 from worker.runs import process_run
-
-
-def read_events(tenant, run_id: str, **headers) -> list[tuple[str, str | None, dict]]:  # type: ignore[no-untyped-def]
-    """(event, id, data) of each event until the stream ends."""
-    events, current = [], {}
-    with tenant.client.stream("GET", f"/v1/runs/{run_id}/events",
-                              headers={**tenant.headers, **headers}) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        for line in response.iter_lines():
-            if not line:
-                if "data" in current:
-                    events.append((current.get("event", "message"), current.get("id"),
-                                   json.loads(current["data"])))
-                current = {}
-                continue
-            field, _, value = line.partition(":")
-            current[field] = value.strip()
-    return events
 
 
 def test_stream_follows_a_live_run_and_ends_when_it_finishes(tenant):
