@@ -94,7 +94,7 @@ def start_worker(any_db: str, tmp_path: Path, request) -> Iterator[Callable[...,
     yield start
     for worker in workers:
         worker.stop()
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:  # noqa: SIM102
         for worker in workers:
             sys.stderr.write(f"--- {worker.log_path.name} ---\n{worker.output()}\n")
     purge_queue()
