@@ -55,3 +55,9 @@ def test_unknown_workflow_is_404(tenant):
     response = tenant.get("/v1/workflows/nope")
     assert response.status_code == 404
     assert response.json()["detail"] == "Unknown workflow `nope`."
+
+
+def test_yaml_the_reader_refuses_is_422_not_500(tenant):
+    response = tenant.post("/v1/workflows", json={"yaml": "\x1f"})
+    assert response.status_code == 422
+    assert "malformed YAML" in response.json()["problems"][0]["message"]
