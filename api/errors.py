@@ -84,7 +84,7 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+    return error_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -36,7 +36,8 @@ class RunCreate(BaseModel):
     )
     webhook_url: AnyHttpUrl | None = Field(
         default=None,
-        description="Called (POST, HMAC-SHA256 signed) when the run finishes; retried with backoff.",
+        description="Called (POST, HMAC-SHA256 signed) when the run finishes; "
+        "retried with backoff.",
     )
 
 
@@ -85,7 +86,9 @@ class RunOut(BaseModel):
 
 class RunPage(BaseModel):
     items: list[RunOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
 
 
 class StepOut(BaseModel):

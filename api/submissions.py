@@ -21,8 +21,8 @@ from sqlmodel import select
 from agents.runner import start_run
 from forgeyard.db import session_scope
 from forgeyard.models import Run, utcnow
-from workflows.loader import LoadedSpec
 from worker.runs import enqueue
+from workflows.loader import LoadedSpec
 
 __all__ = ["IdempotencyConflict", "request_hash", "submit"]
 
