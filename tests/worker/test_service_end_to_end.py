@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from sqlmodel import select
 
 from forgeyard.db import session_scope
-from forgeyard.models import Effect
+from forgeyard.models import Effect, Run
 from forgeyard.settings import get_settings
 from tests.support.service import read_events, wait_for
 from worker.webhooks import sign
@@ -88,3 +88,29 @@ def test_sse_delivers_every_step_in_order_from_a_worker(tenant, start_worker):
     steps = [(e[1], e[2]["node"]) for e in events if e[0] == "step"]
     assert steps == [("1", "add"), ("2", "check"), ("3", "pay"), ("4", "gate"), ("5", "done")]
     assert events[-1] == ("run", None, {"status": "succeeded"})
+
+
+def test_cancel_stops_a_running_run_after_its_current_step(tenant, start_worker):
+    from tests.worker.test_recovery import napper_yaml
+
+    tenant.register(napper_yaml())
+    start_worker(beat=False)
+    run_id = tenant.submit({"a": 1}, workflow="napper")["id"]
+    url = f"/v1/runs/{run_id}"
+    wait_for(lambda: any(s["node"] == "pay" for s in tenant.get(f"{url}/steps").json()),
+             what="the run to be under way")
+    cancelled = tenant.post(f"{url}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    # The worker finishes the nap it is in, then stops: `done` never runs.
+    wait_for(lambda: any(s["node"] == "nap" for s in tenant.get(f"{url}/steps").json()),
+             what="the current step to end")
+
+    def released() -> bool:
+        with session_scope() as s:
+            return s.get(Run, run_id).lease_owner is None  # type: ignore[union-attr]
+
+    wait_for(released, what="the worker to let go of the run")
+    run = tenant.get(url).json()
+    assert run["status"] == "cancelled" and run["output"] is None
+    assert [s["node"] for s in tenant.get(f"{url}/steps").json()] == ["add", "pay", "nap"]
+    assert tenant.post(f"{url}/cancel").status_code == 409
