@@ -17,16 +17,32 @@ safe.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from agents.tools import Tool, ToolContext
 from forgeyard.db import get_engine
 from forgeyard.models import Effect, EffectStatus, utcnow
-from agents.tools import Tool, ToolContext
 
-__all__ = ["EffectsLedger", "idempotency_key"]
+__all__ = ["EffectsLedger", "NotJSONError", "ensure_json", "idempotency_key"]
+
+
+class NotJSONError(TypeError):
+    """A tool returned something that cannot be recorded as JSON."""
+
+
+def ensure_json(tool: str, value: Any) -> None:
+    """Refuse tool results the trace, the checkpoint and the ledger could not store."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise NotJSONError(
+            f"tool `{tool}` returned a value that is not plain JSON ({exc}); "
+            "return dicts, lists, strings, numbers, booleans or None"
+        ) from None
 
 
 def idempotency_key(run_id: str, node: str, call_index: int) -> str:
@@ -78,6 +94,8 @@ class EffectsLedger:
                 run_id=run_id, node=node, idempotency_key=key, session=session, sandbox=sandbox
             )
             response = tool(ctx, **args)
+            # Checked before anything commits: a bad result rolls the effect back.
+            ensure_json(tool.name, response)
             entry = self._find(session, run_id, node, call_index)
             assert entry is not None
             entry.status = EffectStatus.done

@@ -4,6 +4,7 @@ Errors::
 
     ModelError
     ├── ModelUnavailable      the server could not be reached after N tries
+    ├── ModelTimeout          the server did not answer within the node's timeout
     ├── ModelRequestError     the server answered with an error (bad request, unknown model)
     └── ModelOutputError      the completion does not parse or does not match the schema
 """
@@ -26,6 +27,7 @@ __all__ = [
     "ModelError",
     "ModelOutputError",
     "ModelRequestError",
+    "ModelTimeout",
     "ModelUnavailable",
 ]
 
@@ -40,6 +42,10 @@ class ModelError(Exception):
 
 class ModelUnavailable(ModelError):
     """The model server could not be reached."""
+
+
+class ModelTimeout(ModelError):
+    """The server took longer than the request's timeout (the node may retry)."""
 
 
 class ModelRequestError(ModelError):
@@ -147,11 +153,14 @@ class ModelClient:
                 response = self._client.chat.completions.create(**kwargs)
                 call.latency_ms = (time.perf_counter() - started) * 1000
                 return response
-            except openai.APIConnectionError as exc:
-                # Timeouts are a subclass; both mean "no answer from the server".
-                last = exc
-            except openai.InternalServerError as exc:
-                last = exc
+            except openai.APITimeoutError:
+                # Slow, not down: the node's retry policy decides, not this loop.
+                seconds = kwargs.get("timeout") or self._client.timeout
+                raise ModelTimeout(
+                    f"model server at {self.base_url} did not answer within {seconds} s", call
+                ) from None
+            except (openai.APIConnectionError, openai.InternalServerError) as exc:
+                last: Exception = exc
             except openai.APIStatusError as exc:
                 raise ModelRequestError(
                     f"model server at {self.base_url} rejected the request "

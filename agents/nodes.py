@@ -22,12 +22,13 @@ from typing import Any
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command, interrupt
 
-from agents.effects import EffectsLedger
+from agents.effects import EffectsLedger, NotJSONError, ensure_json
 from agents.model_client import (
     ModelCall,
     ModelClient,
     ModelError,
     ModelOutputError,
+    ModelTimeout,
 )
 from agents.tools import ToolContext, ToolError, registry
 from agents.trace import StepRecorder
@@ -110,7 +111,10 @@ def make_node(
             raise
         except NodeError as exc:
             services.recorder.record(
-                status=StepStatus.error, error=str(exc), call=exc.call, **record  # type: ignore[arg-type]
+                status=StepStatus.error,
+                error=str(exc),
+                call=exc.call,
+                **record,  # type: ignore[arg-type]
             )
             raise
         except Exception as exc:  # noqa: BLE001 - recorded, then re-raised as a NodeError
@@ -165,7 +169,9 @@ def _llm(
         # A bad completion may be luck of the draw; an unreachable server was
         # already retried with backoff by the client.
         raise NodeError(
-            f"node `{name}`: {exc}", retryable=isinstance(exc, ModelOutputError), call=exc.call
+            f"node `{name}`: {exc}",
+            retryable=isinstance(exc, ModelOutputError | ModelTimeout),
+            call=exc.call,
         ) from None
     return NodeResult(
         update={node.output.into: call.parsed},
@@ -205,12 +211,18 @@ def _tool(
                 sandbox=services.sandbox,
             )
             return response
-        return tool(ToolContext(run_id=services.run_id, node=name, sandbox=services.sandbox), **args)
+        return tool(
+            ToolContext(run_id=services.run_id, node=name, sandbox=services.sandbox), **args
+        )
 
     try:
         response = _with_timeout(call, node.timeout_seconds, name)
+        if not node.side_effect:  # the ledger checks its own before committing
+            ensure_json(node.tool, response)
     except ToolError as exc:
         raise NodeError(f"node `{name}`: tool `{node.tool}` refused: {exc}") from None
+    except NotJSONError as exc:
+        raise NodeError(f"node `{name}`: {exc}") from None
     update = {node.into: response} if node.into else {}
     return NodeResult(update=update, input=args, output=response)
 

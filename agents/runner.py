@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -78,8 +79,10 @@ def validate_input(loaded: LoadedSpec, run_input: Any) -> None:
     """Raise :class:`InputInvalid` naming every field of ``run_input`` that is wrong."""
     validator = jsonschema.Draft202012Validator(loaded.spec.input)
     problems = [
-        InputProblem("input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),
-                     e.message)
+        InputProblem(
+            "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),
+            e.message,
+        )
         for e in sorted(validator.iter_errors(run_input), key=lambda e: list(map(str, e.path)))
     ]
     if problems:
@@ -181,14 +184,15 @@ def execute_run(
     returned as it is.
     """
     run = get_run(run_id)
-    if run.status.finished:
+    if run.status.finished or (run.status == RunStatus.waiting_approval and resume is None):
         return run
     loaded = pinned_spec(run)
     recorder = StepRecorder(run.id, adapter=adapter, on_step=on_step)
-    services = RunServices(run_id=run.id, model=model or ModelClient(), recorder=recorder,
-                           adapter=adapter)
+    services = RunServices(
+        run_id=run.id, model=model or ModelClient(), recorder=recorder, adapter=adapter
+    )
     _set_status(run.id, RunStatus.running, started=True)
-    graph_config = {"configurable": {"thread_id": run.id}}
+    graph_config: RunnableConfig = {"configurable": {"thread_id": run.id}}
     try:
         with open_checkpointer() as checkpointer:
             graph = compile_workflow(loaded.spec, services, checkpointer)
@@ -205,7 +209,9 @@ def execute_run(
     except NodeError as exc:
         return _finish(run.id, RunStatus.failed, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a run never ends with a bare traceback
-        return _finish(run.id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}")
+        return _finish(
+            run.id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}"
+        )
 
     if snapshot.interrupts:
         pending = snapshot.interrupts[0].value
@@ -229,9 +235,7 @@ def decide(
     """Approve or reject the run's pending step and carry on."""
     run = get_run(run_id, tenant_id=tenant_id)
     if run.status != RunStatus.waiting_approval:
-        raise RunStateError(
-            f"Run `{run_id}` is {run.status.value}, not waiting for an approval."
-        )
+        raise RunStateError(f"Run `{run_id}` is {run.status.value}, not waiting for an approval.")
     return execute_run(
         run_id,
         model=model,

@@ -91,17 +91,10 @@ class ToolRegistry:
 
     def register(self, t: Tool) -> None:
         existing = self._tools.get(t.name)
-        if existing is not None and existing.fn is not t.fn:
-            # Re-importing the same module is harmless; two functions under one
-            # name is a mistake that would silently change behaviour.
-            if (existing.fn.__module__, existing.fn.__qualname__) != (
-                t.fn.__module__,
-                t.fn.__qualname__,
-            ):
-                raise ValueError(
-                    f"Tool `{t.name}` already registered by "
-                    f"{existing.fn.__module__}.{existing.fn.__qualname__}."
-                )
+        # Re-importing the same module is harmless; two functions under one
+        # name is a mistake that would silently change behaviour.
+        if existing is not None and _qualified(existing.fn) != _qualified(t.fn):
+            raise ValueError(f"Tool `{t.name}` already registered by {_qualified(existing.fn)}.")
         self._tools[t.name] = t
 
     def get(self, name: str) -> Tool:
@@ -127,6 +120,10 @@ class ToolRegistry:
             except Exception as exc:  # noqa: BLE001 - reported to the spec author
                 problems.append(f"cannot import tool module `{module}`: {exc}")
         return problems
+
+
+def _qualified(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
 
 
 registry = ToolRegistry()

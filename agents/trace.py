@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
+from agents.model_client import ModelCall
 from forgeyard.db import session_scope
 from forgeyard.models import Step, StepStatus, utcnow
-from agents.model_client import ModelCall
 
 __all__ = ["StepRecorder", "jsonable", "load_trace"]
 
@@ -116,4 +116,4 @@ def _next_seq(session: Session, run_id: str) -> int:
 def load_trace(run_id: str) -> list[Step]:
     """The recorded steps of a run, in order."""
     with session_scope() as session:
-        return list(session.exec(select(Step).where(Step.run_id == run_id).order_by(Step.seq)))
+        return list(session.exec(select(Step).where(Step.run_id == run_id).order_by(col(Step.seq))))

@@ -42,10 +42,10 @@ def open_checkpointer(url: str | None = None) -> Iterator[BaseCheckpointSaver]:
         from langgraph.checkpoint.postgres import PostgresSaver
 
         conninfo = "postgresql://" + url.split("://", 1)[1]
-        with PostgresSaver.from_conn_string(conninfo) as saver:
+        with PostgresSaver.from_conn_string(conninfo) as pg_saver:
             if url not in _set_up:
-                saver.setup()
+                pg_saver.setup()
                 _set_up.add(url)
-            yield saver
+            yield pg_saver
     else:
         raise ValueError(f"unsupported database URL for checkpoints: {url.split(':', 1)[0]}://…")

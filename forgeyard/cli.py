@@ -18,6 +18,7 @@ import typer  # noqa: E402
 from rich.prompt import Confirm  # noqa: E402
 
 from forgeyard.console import console, err_console  # noqa: E402
+from serving.cli import app as model_app  # noqa: E402
 
 app = typer.Typer(
     help="Forgeyard: agentic workflows on your own machines.",
@@ -32,6 +33,7 @@ keys_app = typer.Typer(help="Per-tenant API keys.", no_args_is_help=True)
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
+app.add_typer(model_app, name="model")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 
@@ -45,14 +47,22 @@ def _user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from agents.runner import RunError
         from forgeyard.tenants import TenantError
+        from serving import ServingError
         from workflows.catalog import UnknownWorkflowError
         from workflows.loader import SpecError
 
+        user_errors = (
+            SpecError,
+            UnknownWorkflowError,
+            RunError,
+            ServingError,
+            TenantError,
+            FileNotFoundError,
+            ValueError,
+        )
         try:
             return fn(*args, **kwargs)
-        except (
-            SpecError, UnknownWorkflowError, RunError, TenantError, FileNotFoundError, ValueError
-        ) as exc:
+        except user_errors as exc:
             err_console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
 
@@ -168,7 +178,7 @@ def run(
     _drive(record.id, approve=approve, by=by)
 
 
-def _drive(run_id: str, *, approve: bool | None, by: str) -> None:
+def _drive(run_id: str, *, approve: bool | None, by: str, model: Any = None) -> Any:
     """Execute a run to its end, asking (or answering) approvals on the way."""
     from agents.runner import decide, execute_run
     from forgeyard.console import print_run, step_line
@@ -178,7 +188,7 @@ def _drive(run_id: str, *, approve: bool | None, by: str) -> None:
         console.print("  " + step_line(step))
 
     with console.status("running…"):
-        result = execute_run(run_id, on_step=on_step)
+        result = execute_run(run_id, model=model, on_step=on_step)
     while result.status == RunStatus.waiting_approval:
         message = (result.pending_approval or {}).get("message", "approve?")
         console.print(f"[yellow]approval needed:[/] {message}")
@@ -186,15 +196,40 @@ def _drive(run_id: str, *, approve: bool | None, by: str) -> None:
         if decision is None:
             if not sys.stdin.isatty():
                 console.print(
-                    f"waiting; decide with `forgeyard runs approve {run_id}` "
-                    f"(or `--reject`)"
+                    f"waiting; decide with `forgeyard runs approve {run_id}` (or `--reject`)"
                 )
                 raise typer.Exit(0)
             decision = Confirm.ask("approve?")
         with console.status("running…"):
-            result = decide(run_id, approved=decision, by=by, on_step=on_step)
+            result = decide(run_id, approved=decision, by=by, model=model, on_step=on_step)
     print_run(result)
     if result.status == RunStatus.failed:
+        raise typer.Exit(1)
+    return result
+
+
+@app.command("demo")
+@_user_errors
+def demo() -> None:
+    """The main job: book a container with the logistics workflow on a local model."""
+    from agents.runner import start_run
+    from agents.trace import load_trace
+    from forgeyard.console import print_trace
+    from forgeyard.db import upgrade
+    from forgeyard.demo import DEMO_INPUT, bookings_of, model_server
+    from workflows.catalog import resolve
+
+    upgrade()
+    loaded = resolve("logistics_booking")
+    with model_server() as model:
+        record = start_run(loaded, _read_json(DEMO_INPUT))
+        console.print(f"run [bold]{record.id}[/] of `{loaded.spec.name}` on {DEMO_INPUT.name}")
+        _drive(record.id, approve=True, by="demo", model=model)
+    print_trace(load_trace(record.id))
+    references = bookings_of(record.id)
+    console.print(f"bookings recorded for this run: {len(references)} {references}")
+    console.print(f"inspect it again with: forgeyard runs show {record.id} --full")
+    if len(references) != 1:
         raise typer.Exit(1)
 
 
@@ -256,6 +291,7 @@ def runs_approve(
     """Approve (or reject) a run that waits for a decision, and carry it on."""
     from agents.runner import decide
     from forgeyard.console import print_run, step_line
+    from forgeyard.models import RunStatus
 
     result = decide(
         run_id,
@@ -265,6 +301,8 @@ def runs_approve(
         on_step=lambda s: console.print("  " + step_line(s)),
     )
     print_run(result)
+    if result.status == RunStatus.failed:
+        raise typer.Exit(1)
 
 
 # -- tenants and keys -------------------------------------------------------------

@@ -49,42 +49,42 @@ def run_status(run: Run) -> str:
 
 
 def print_run(run: Run) -> None:
-    console.print(f"run [bold]{run.id}[/]  {run.workflow} v{run.workflow_version}  "
-                  f"{run_status(run)}")
+    console.print(
+        f"run [bold]{run.id}[/]  {run.workflow} v{run.workflow_version}  {run_status(run)}"
+    )
     console.print(f"  spec {run.spec_hash[:16]}…  created {run.created_at:%Y-%m-%d %H:%M:%S}")
     if run.pending_approval:
         console.print(f"  [yellow]waiting for approval:[/] {run.pending_approval.get('message')}")
     if run.output is not None:
-        console.print("  output: " + json.dumps(run.output, indent=2, default=str)
-                      .replace("\n", "\n  "))
+        console.print(
+            "  output: " + json.dumps(run.output, indent=2, default=str).replace("\n", "\n  ")
+        )
     if run.error:
         console.print(f"  [red]error:[/] {run.error}")
 
 
 def print_trace(steps: list[Step], *, full: bool = False) -> None:
-    table = Table(title="trace", show_lines=full)
-    for column in ("#", "node", "kind", "try", "status", "ms", "model", "output / error"):
-        table.add_column(column, overflow="fold")
+    """The recorded trace, one step a line (with prompts and completions if ``full``)."""
+    console.print(f"[bold]trace[/] ({len(steps)} steps)")
     for s in steps:
-        detail = s.error if s.error else short(s.output if s.output is not None else "", 80)
-        if full and s.prompt:
-            detail = (
-                f"prompt: {json.dumps(s.prompt, indent=1)}\ncompletion: {s.completion}\n"
-                f"tokens: {s.usage}\n→ {detail}"
-            )
-        elif full and s.input is not None:
-            detail = f"input: {short(s.input, 400)}\n→ {detail}"
-        table.add_row(
-            str(s.seq),
-            s.node,
-            s.kind,
-            str(s.attempt),
-            f"[{_STEP_STYLE.get(s.status, '')}]{s.status.value}[/]",
-            f"{s.latency_ms:.0f}" if s.latency_ms else "",
-            (s.adapter or s.model or "") if s.kind == "llm" else "",
-            detail,
+        model = f" {s.adapter or s.model}" if s.kind == "llm" and (s.adapter or s.model) else ""
+        latency = f" {s.latency_ms:.0f} ms" if s.latency_ms else ""
+        style = _STEP_STYLE.get(s.status, "")
+        detail = s.error if s.error else short(s.output if s.output is not None else "", 110)
+        console.print(
+            f"{s.seq:>3} [bold]{s.node}[/] [dim]{s.kind} try {s.attempt}{model}{latency}[/] "
+            f"[{style}]{s.status.value}[/] {detail}"
         )
-    console.print(table)
+        if not full:
+            continue
+        if s.input is not None:
+            console.print(f"      [dim]input:[/] {short(s.input, 2000)}")
+        if s.prompt:
+            for message in s.prompt:
+                console.print(f"      [dim]{message.get('role')}:[/] {message.get('content')}")
+            console.print(f"      [dim]completion:[/] {s.completion!r}")
+            console.print(f"      [dim]token ids:[/] {short(s.token_ids, 200)}")
+            console.print(f"      [dim]usage:[/] {short(s.usage, 200)}")
 
 
 def print_runs(runs: list[Run]) -> None:
@@ -93,7 +93,10 @@ def print_runs(runs: list[Run]) -> None:
         table.add_column(column)
     for r in runs:
         table.add_row(
-            r.id, r.workflow, run_status(r), f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+            r.id,
+            r.workflow,
+            run_status(r),
+            f"{r.created_at:%Y-%m-%d %H:%M:%S}",
             short(r.error or "", 50),
         )
     console.print(table)

@@ -166,8 +166,8 @@ class Step(SQLModel, table=True):
     visit: int = 0
     attempt: int = 1
     status: StepStatus = Field(max_length=32)
-    input: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    output: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    input: Any | None = Field(default=None, sa_column=Column(JSON))
+    output: Any | None = Field(default=None, sa_column=Column(JSON))
     error: str | None = Field(default=None, sa_column=Column(Text))
     model: str | None = Field(default=None, max_length=300)
     adapter: str | None = Field(default=None, max_length=300)

@@ -7,12 +7,14 @@ its conventional name.  A ``.env`` file in the working directory is read too.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Switches that keep every library we load from calling home.  They are set
 # for this process (before vLLM, transformers or LangChain read them) and
@@ -49,10 +51,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. Default: SQLite file under data_dir. "
         "PostgreSQL: postgresql+psycopg://user@host/db",
     )
-    workflow_dirs: list[Path] = Field(
+    workflow_dirs: Annotated[list[Path], NoDecode] = Field(
         default_factory=list,
-        description="Extra directories searched for workflow specs (NAME/workflow.yaml "
-        "or NAME.yaml), before the shipped examples.",
+        description="Extra directories searched for workflow specs (*/workflow.yaml and "
+        "*.yaml), before the shipped examples: a path list separated by `:` (or JSON).",
     )
 
     model_base_url: str = Field(
@@ -80,6 +82,20 @@ class Settings(BaseSettings):
     serve_max_model_len: int = 1024
     serve_max_lora_rank: int = 8
     serve_max_loras: int = 4
+    serve_cpu_kvcache_space_gib: int = Field(
+        default=1, ge=1, description="KV cache of the CPU build of vLLM, in GiB."
+    )
+    serve_structured_outputs_backend: str | None = Field(
+        default="guidance",
+        description="vLLM's grammar engine for structured output (guidance, xgrammar; "
+        "None: vLLM's auto). guidance kept small models' JSON valid where xgrammar "
+        "let control characters through.",
+    )
+    serve_compact_json: bool = Field(
+        default=True,
+        description="Structured output without optional whitespace, so a weak model "
+        "cannot pad JSON with newlines until max_tokens.",
+    )
     serve_extra_args: list[str] = Field(
         default_factory=list, description="Extra command-line arguments passed to vLLM."
     )
@@ -132,6 +148,16 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="First retry delay of a webhook; doubles each try."
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("workflow_dirs", mode="before")
+    @classmethod
+    def _split_path_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.split(os.pathsep) if part]
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -16,18 +16,14 @@ apply_offline_environment()
 from forgeyard import db  # noqa: E402
 from forgeyard.settings import get_settings  # noqa: E402
 
-import importlib.util  # noqa: E402
-
-# The model-server fixtures live in their own module (owned with serving/).
-pytest_plugins = (
-    ["tests.model_server_fixture"]
-    if importlib.util.find_spec("tests.model_server_fixture")
-    else []
-)
+# The model-server fixtures: the tiny model, one vLLM per session, a LoRA adapter.
+pytest_plugins = ["tests.model_server_fixture"]
 
 # The PostgreSQL server the integration tests use; CI and dev machines run one
 # on 127.0.0.1 with trust authentication.
-PG_ADMIN_URL = os.environ.get("FORGEYARD_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "FORGEYARD_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def _use_database(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> None:

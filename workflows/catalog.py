@@ -1,8 +1,16 @@
-"""Find workflow specs by name: the configured directories, then the shipped examples."""
+"""Find workflow specs by name: the configured directories, then the shipped examples.
+
+A workflow's name is the `name:` in its spec. Specs are looked for as
+``DIR/*/workflow.yaml`` and ``DIR/*.yaml``; the first directory that has a
+name wins, so an operator's directory can replace a shipped example.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from forgeyard.settings import get_settings
 from workflows.loader import LoadedSpec, load_spec
@@ -20,6 +28,15 @@ def _search_dirs() -> list[Path]:
     return [*get_settings().workflow_dirs, EXAMPLES_DIR]
 
 
+def _declared_name(path: Path) -> str | None:
+    try:
+        doc = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (OSError, YAMLError):
+        return None
+    name = doc.get("name") if isinstance(doc, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def list_workflows() -> dict[str, Path]:
     """Name → spec file of every workflow found (earlier directories win)."""
     found: dict[str, Path] = {}
@@ -28,8 +45,9 @@ def list_workflows() -> dict[str, Path]:
             continue
         candidates = sorted(directory.glob("*/workflow.yaml")) + sorted(directory.glob("*.yaml"))
         for path in candidates:
-            name = path.parent.name if path.name == "workflow.yaml" else path.stem
-            found.setdefault(name, path)
+            name = _declared_name(path)
+            if name is not None:
+                found.setdefault(name, path)
     return found
 
 

@@ -6,7 +6,6 @@ injected at ``compile(checkpointer=...)``, as LangGraph intends.
 
 from __future__ import annotations
 
-import operator
 from typing import Annotated, Any, TypedDict
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -55,7 +54,7 @@ def _retry_policy(node: Any) -> RetryPolicy:
 
 def build_graph(spec: WorkflowSpec, services: RunServices) -> StateGraph:
     """The uncompiled graph of ``spec`` whose nodes use ``services``."""
-    graph = StateGraph(_state_schema(spec))
+    graph: StateGraph[Any] = StateGraph(_state_schema(spec))
     next_of = {edge.from_: edge.to for edge in spec.edges}
     for name, node in spec.nodes.items():
         destinations: tuple[str, ...] | None = None
@@ -63,7 +62,7 @@ def build_graph(spec: WorkflowSpec, services: RunServices) -> StateGraph:
             destinations = tuple(dict.fromkeys([r.to for r in node.routes] + [node.default]))
         elif isinstance(node, ApprovalNode):
             destinations = (next_of[name], node.on_reject)
-        graph.add_node(
+        graph.add_node(  # type: ignore[call-overload]  # dynamic state schema
             name,
             make_node(name, node, services, next_node=next_of.get(name)),
             retry_policy=_retry_policy(node),
@@ -90,8 +89,6 @@ def initial_state(
     spec: WorkflowSpec, run_input: dict[str, Any], config: dict[str, Any]
 ) -> dict[str, Any]:
     """The state a run starts with: input, config, and each field's default (or null)."""
-    state: dict[str, Any] = {
-        name: schema.get("default") for name, schema in spec.state.items()
-    }
+    state: dict[str, Any] = {name: schema.get("default") for name, schema in spec.state.items()}
     state.update({"input": run_input, "config": config, VISITS: {}})
     return state

@@ -96,7 +96,9 @@ def expression_names(source: str) -> set[str]:
                 if isinstance(target, ast.Name):
                     bound.add(target.id)
     called = {
-        n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        n.func.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
     }
     unknown_calls = called - FUNCTIONS.keys()
     if unknown_calls:
@@ -105,9 +107,7 @@ def expression_names(source: str) -> set[str]:
             f"available: {', '.join(FUNCTIONS)}"
         )
     names = {
-        n.id
-        for n in ast.walk(tree)
-        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
     }
     return names - bound - called - CONSTANTS.keys()
 
@@ -125,9 +125,7 @@ def evaluate(source: str, state: Mapping[str, Any]) -> Any:
     except (InvalidExpression, FeatureNotAvailable) as exc:
         raise ExpressionError(f"cannot evaluate `{source}`: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any runtime error is the expression's
-        raise ExpressionError(
-            f"cannot evaluate `{source}`: {type(exc).__name__}: {exc}"
-        ) from None
+        raise ExpressionError(f"cannot evaluate `{source}`: {type(exc).__name__}: {exc}") from None
 
 
 _env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from agents.tools import registry
 from workflows import expressions
 from workflows.spec import (
+    READABLE_BUILTINS,
     RESERVED_STATE_FIELDS,
     ApprovalNode,
     EndNode,
@@ -207,10 +209,13 @@ class _Checker:
     # -- meaning -----------------------------------------------------------
     def _semantics(self, spec: WorkflowSpec, broken: set[str]) -> None:
         known = set(spec.nodes) | broken
-        fields = set(spec.state) | set(RESERVED_STATE_FIELDS)
+        fields = set(spec.state) | set(READABLE_BUILTINS)
         for reserved in RESERVED_STATE_FIELDS:
             if reserved in spec.state:
-                self.add(("state", reserved), f"`{reserved}` is reserved; choose another name")
+                self.add(
+                    ("state", reserved),
+                    f"`{reserved}` is reserved (the runtime writes it); choose another name",
+                )
 
         self._check_schema(("input",), spec.input, must_be_object=True)
         for field_name, schema in spec.state.items():
@@ -232,11 +237,10 @@ class _Checker:
             if edge.from_ in spec.nodes:
                 if isinstance(spec.nodes[edge.from_], RouteNode | EndNode):
                     kind = spec.nodes[edge.from_].kind
-                    self.add(
-                        ("edges", i, "from"),
-                        f"a {kind} node has no plain edges "
-                        + ("(its routes choose the next node)" if kind == "route" else ""),
+                    why = (
+                        "its routes choose the next node" if kind == "route" else "it ends the run"
                     )
+                    self.add(("edges", i, "from"), f"`{edge.from_}` is a {kind} node: {why}")
                 outgoing[edge.from_] += 1
             if edge.from_ in known and edge.to in known:
                 successors[edge.from_].append(edge.to)
@@ -274,8 +278,16 @@ class _Checker:
             if node.output.json_schema is not None:
                 schema_path = path + ("output", "schema")
                 for sub_path, expr in enum_from_expressions(node.output.json_schema):
-                    exprs.append((schema_path + sub_path, expr))
-                self._check_schema(schema_path, resolve_output_schema(node.output.json_schema, None))
+                    if isinstance(expr, str):
+                        exprs.append((schema_path + sub_path, expr))
+                    else:
+                        self.add(
+                            schema_path + sub_path,
+                            "`x-enum-from` takes an expression (a string) that gives a list",
+                        )
+                self._check_schema(
+                    schema_path, resolve_output_schema(node.output.json_schema, None)
+                )
         elif isinstance(node, ToolNode):
             for arg, expr in node.args.items():
                 exprs.append((path + ("args", arg), expr))
@@ -313,6 +325,8 @@ class _Checker:
                 self.add(tpl_path, str(exc))
                 continue
             self._check_names(tpl_path, names, fields, spec, None)
+            for key in sorted(set(re.findall(r"\bconfig\.(\w+)", tpl)) - set(spec.config)):
+                self.add(tpl_path, f"`config.{key}` is not declared under `config:`")
 
     def _check_names(
         self,
@@ -438,7 +452,7 @@ def _plain(value: Any) -> Any:
 
 
 def _is_identifier(name: str) -> bool:
-    return name.isidentifier()
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None
 
 
 def _list(names: Iterable[str]) -> str:

@@ -51,7 +51,9 @@ Expression = Annotated[
 ]
 
 # Names every expression and template may use besides the declared fields.
-RESERVED_STATE_FIELDS = ("input", "config")
+READABLE_BUILTINS = ("input", "config")
+# State keys the runtime itself writes: a declared field may not take them.
+RESERVED_STATE_FIELDS = (*READABLE_BUILTINS, "output", "visits")
 
 
 class _Strict(BaseModel):
@@ -210,12 +212,14 @@ class WorkflowSpec(_Strict):
     )
 
 
-def enum_from_expressions(schema: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+def enum_from_expressions(
+    schema: Any, path: tuple[Any, ...] = ()
+) -> list[tuple[tuple[Any, ...], Any]]:
     """Every ``x-enum-from`` expression in an output schema, with its path."""
     found: list[tuple[tuple[Any, ...], str]] = []
     if isinstance(schema, dict):
         for key, value in schema.items():
-            if key == "x-enum-from" and isinstance(value, str):
+            if key == "x-enum-from":
                 found.append((path + (key,), value))
             else:
                 found += enum_from_expressions(value, path + (key,))
@@ -231,7 +235,9 @@ def resolve_output_schema(schema: Any, resolve: Callable[[str], Any] | None) -> 
     With ``resolve=None`` the markers are only removed (to check the schema itself).
     """
     if isinstance(schema, dict):
-        out = {k: resolve_output_schema(v, resolve) for k, v in schema.items() if k != "x-enum-from"}
+        out = {
+            k: resolve_output_schema(v, resolve) for k, v in schema.items() if k != "x-enum-from"
+        }
         if "x-enum-from" in schema and resolve is not None:
             out["enum"] = list(resolve(schema["x-enum-from"]))
         return out

@@ -33,7 +33,11 @@ def test_small_total_skips_approval_and_pays_once(any_db):
     assert run.status == RunStatus.succeeded
     assert run.output == {"end": "done", "total": 3, "paid": 3}
     assert nodes_of(run.id) == [
-        ("add", "ok"), ("check", "ok"), ("pay", "ok"), ("gate", "ok"), ("done", "ok")
+        ("add", "ok"),
+        ("check", "ok"),
+        ("pay", "ok"),
+        ("gate", "ok"),
+        ("done", "ok"),
     ]
     gate = load_trace(run.id)[3]
     assert gate.output == {"approved": True, "required": False, "by": "policy", "comment": None}
@@ -68,8 +72,12 @@ def test_approval_interrupt_then_approve_resumes_from_checkpoint(any_db):
     # Resuming continued after the checkpoint: nothing before the approval ran again.
     assert tools.calls["test.charge"] == charges_before
     assert nodes_of(run.id) == [
-        ("add", "ok"), ("check", "ok"), ("pay", "ok"), ("gate", "interrupted"),
-        ("gate", "ok"), ("done", "ok"),
+        ("add", "ok"),
+        ("check", "ok"),
+        ("pay", "ok"),
+        ("gate", "interrupted"),
+        ("gate", "ok"),
+        ("done", "ok"),
     ]
     decision = load_trace(run.id)[4].output
     assert decision == {"approved": True, "required": True, "by": "alice", "comment": "fine"}
@@ -111,35 +119,45 @@ def _one_tool_spec(node: dict) -> str:
     spec = spec_dict(
         state={"result": {"type": "object"}},
         start="work",
-        nodes={"work": {**node, "into": "result"}, "done": {"kind": "end",
-                                                              "output": {"r": "result"}}},
+        nodes={
+            "work": {**node, "into": "result"},
+            "done": {"kind": "end", "output": {"r": "result"}},
+        },
         edges=[{"from": "work", "to": "done"}],
     )
     return to_yaml(spec)
 
 
 def test_retry_policy_retries_and_records_each_try(any_db):
-    text = _one_tool_spec({
-        "kind": "tool", "tool": "test.flaky",
-        "args": {"key": f"'{any_db[-12:]}'", "failures": "2"},
-        "retry": {"max_attempts": 3, "backoff_seconds": 0.01},
-    })
+    text = _one_tool_spec(
+        {
+            "kind": "tool",
+            "tool": "test.flaky",
+            "args": {"key": f"'{any_db[-12:]}'", "failures": "2"},
+            "retry": {"max_attempts": 3, "backoff_seconds": 0.01},
+        }
+    )
     run = run_spec(text, {"a": 1})
     assert run.status == RunStatus.succeeded
     assert run.output["r"] == {"ok": True, "after_failures": 2}
     work = [s for s in load_trace(run.id) if s.node == "work"]
     assert [(s.attempt, s.status) for s in work] == [
-        (1, StepStatus.error), (2, StepStatus.error), (3, StepStatus.ok)
+        (1, StepStatus.error),
+        (2, StepStatus.error),
+        (3, StepStatus.ok),
     ]
     assert "transient failure 1" in work[0].error
 
 
 def test_exhausted_retries_fail_the_run_with_the_error(any_db):
-    text = _one_tool_spec({
-        "kind": "tool", "tool": "test.flaky",
-        "args": {"key": f"'x{any_db[-12:]}'", "failures": "5"},
-        "retry": {"max_attempts": 2, "backoff_seconds": 0.01},
-    })
+    text = _one_tool_spec(
+        {
+            "kind": "tool",
+            "tool": "test.flaky",
+            "args": {"key": f"'x{any_db[-12:]}'", "failures": "5"},
+            "retry": {"max_attempts": 2, "backoff_seconds": 0.01},
+        }
+    )
     run = run_spec(text, {"a": 1})
     assert run.status == RunStatus.failed
     assert "node `work` failed: RuntimeError: transient failure 2" in run.error
@@ -147,10 +165,14 @@ def test_exhausted_retries_fail_the_run_with_the_error(any_db):
 
 
 def test_tool_refusal_fails_without_retry(any_db):
-    text = _one_tool_spec({
-        "kind": "tool", "tool": "test.refuse", "args": {"reason": "'no such port'"},
-        "retry": {"max_attempts": 3, "backoff_seconds": 0.01},
-    })
+    text = _one_tool_spec(
+        {
+            "kind": "tool",
+            "tool": "test.refuse",
+            "args": {"reason": "'no such port'"},
+            "retry": {"max_attempts": 3, "backoff_seconds": 0.01},
+        }
+    )
     run = run_spec(text, {"a": 1})
     assert run.status == RunStatus.failed
     assert run.error == "node `work`: tool `test.refuse` refused: no such port"
@@ -158,10 +180,14 @@ def test_tool_refusal_fails_without_retry(any_db):
 
 
 def test_node_timeout(any_db):
-    text = _one_tool_spec({
-        "kind": "tool", "tool": "test.sleep", "args": {"seconds": "1.5"},
-        "timeout_seconds": 0.2,
-    })
+    text = _one_tool_spec(
+        {
+            "kind": "tool",
+            "tool": "test.sleep",
+            "args": {"seconds": "1.5"},
+            "timeout_seconds": 0.2,
+        }
+    )
     run = run_spec(text, {"a": 1})
     assert run.status == RunStatus.failed
     assert run.error == "node `work` timed out after 0.2 s"
@@ -183,3 +209,45 @@ def test_run_is_pinned_to_the_spec_it_started_with(any_db, tmp_path: Path):
     assert done.workflow_version == "1"
     new_run = start_run(load_spec(path), {"a": 7})
     assert new_run.spec_hash != run.spec_hash
+
+
+def test_model_server_down_fails_the_step_with_a_clear_error(any_db, monkeypatch):
+    import socket
+
+    from forgeyard.settings import get_settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    monkeypatch.setenv("FORGEYARD_MODEL_BASE_URL", url)
+    monkeypatch.setenv("FORGEYARD_MODEL_CONNECT_RETRIES", "2")
+    monkeypatch.setenv("FORGEYARD_MODEL_RETRY_BACKOFF_SECONDS", "0.01")
+    get_settings.cache_clear()
+    text = to_yaml(
+        spec_dict(
+            state={"answer": {"type": "object"}},
+            start="ask",
+            nodes={
+                "ask": {
+                    "kind": "llm",
+                    "prompt": "a is {{ input.a }}",
+                    "output": {"into": "answer", "schema": {"type": "object"}},
+                },
+                "done": {"kind": "end", "output": {"answer": "answer"}},
+            },
+            edges=[{"from": "ask", "to": "done"}],
+        )
+    )
+    run = run_spec(text, {"a": 1})
+    assert run.status == RunStatus.failed
+    assert run.error.startswith(f"node `ask`: model server unreachable at {url} after 2 tries (")
+    assert "Traceback" not in run.error
+    (step,) = load_trace(run.id)
+    assert step.status == StepStatus.error and step.error == run.error
+
+
+def test_tool_result_that_is_not_json_fails_clearly(any_db):
+    run = run_spec(_one_tool_spec({"kind": "tool", "tool": "test.opaque"}), {"a": 1})
+    assert run.status == RunStatus.failed
+    assert run.error.startswith("node `work`: tool `test.opaque` returned a value that is not")

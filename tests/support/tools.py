@@ -45,6 +45,12 @@ def sleep(seconds: float) -> dict[str, Any]:
     return {"slept": seconds}
 
 
+@tool("test.opaque")
+def opaque() -> object:
+    """Return something that is not JSON."""
+    return object()
+
+
 @tool("test.charge", side_effect=True)
 def charge(amount: float, *, ctx: ToolContext) -> dict[str, Any]:
     """A side effect we can count: one 'charge' per call that really runs."""

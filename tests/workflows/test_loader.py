@@ -104,8 +104,11 @@ def test_unreachable_node():
 def test_cycle_with_no_exit():
     spec = spec_dict()
     spec["nodes"]["loop_a"] = {"kind": "tool", "tool": "test.add", "args": {"a": "1"}}
-    spec["nodes"]["loop_b"] = {"kind": "route", "routes": [{"when": "true", "to": "loop_a"}],
-                               "default": "loop_a"}
+    spec["nodes"]["loop_b"] = {
+        "kind": "route",
+        "routes": [{"when": "true", "to": "loop_a"}],
+        "default": "loop_a",
+    }
     spec["nodes"]["check"]["default"] = "loop_a"
     spec["nodes"]["pay"]["kind"] = "tool"
     spec["edges"].append({"from": "loop_a", "to": "loop_b"})
@@ -233,10 +236,43 @@ def test_cli_validate_reports_all_problems_and_exits_nonzero(tmp_path: Path):
     path.write_text(to_yaml(spec))
     result = subprocess.run(
         [sys.executable, "-m", "forgeyard", "workflows", "validate", str(path)],
-        capture_output=True, text=True, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
     )
     assert result.returncode == 1
     assert f"{path}:" in result.stderr
     assert "unknown node `nowhere`" in result.stderr
     assert "unknown tool `test.missing`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_runtime_keys_are_reserved():
+    spec = spec_dict()
+    spec["state"]["output"] = {"type": "object"}
+    spec["state"]["visits"] = {"type": "object"}
+    problems = problems_of(to_yaml(spec))
+    assert "reserved" in only(problems, "state.output").message
+    assert "reserved" in only(problems, "state.visits").message
+
+
+def test_template_config_keys_are_checked():
+    spec = spec_dict()
+    spec["nodes"]["gate"]["message"] = "Pay {{ total.sum }} over {{ config.limt }}?"
+    problem = only(problems_of(to_yaml(spec)), "nodes.gate.message")
+    assert "`config.limt` is not declared" in problem.message
+
+
+def test_enum_from_must_be_an_expression():
+    spec = spec_dict()
+    spec["state"]["answer"] = {"type": "object"}
+    spec["nodes"]["ask"] = {
+        "kind": "llm",
+        "prompt": "Pick",
+        "output": {"into": "answer", "schema": {"type": "string", "x-enum-from": ["a", "b"]}},
+    }
+    spec["nodes"]["check"]["default"] = "ask"
+    spec["edges"].append({"from": "ask", "to": "pay"})
+    problem = only(problems_of(to_yaml(spec)), "nodes.ask.output.schema.x-enum-from")
+    assert "takes an expression" in problem.message

@@ -1,0 +1,139 @@
+"""``forgeyard model …``: build the tiny model and serve a model with vLLM."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from forgeyard.settings import apply_offline_environment
+
+# Before anything imports transformers or vLLM.
+apply_offline_environment()
+
+import typer  # noqa: E402
+from rich.markup import escape  # noqa: E402
+
+from forgeyard.console import console, err_console  # noqa: E402
+from forgeyard.settings import get_settings  # noqa: E402
+from serving._errors import ServingError  # noqa: E402
+from serving.server import ModelServer  # noqa: E402
+from serving.tiny import build_tiny_model, read_manifest  # noqa: E402
+
+app = typer.Typer(
+    help="Build and serve the local model.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(fn: F) -> F:
+    """Print serving errors as one message with exit code 2, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ServingError, ValueError, OSError) as exc:
+            # escape(): log tails are full of "[...]" that rich would read as markup.
+            err_console.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command("build-tiny")
+@_user_errors
+def build_tiny(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Where to write the model. Default: <data_dir>/models/tiny."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
+    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary size.")] = 2048,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a directory that holds something else.")
+    ] = False,
+) -> None:
+    """Build the tiny offline Qwen2-style model (random weights, domain tokenizer)."""
+    target = directory or get_settings().tiny_model_dir
+    with console.status(f"building the tiny model in {target}…"):
+        build_tiny_model(target, seed=seed, vocab_size=vocab_size, overwrite=overwrite)
+    manifest = read_manifest(target) or {}
+    console.print(
+        f"tiny model in [bold]{escape(str(target))}[/]: "
+        f"{manifest.get('parameters', 0):,} parameters, "
+        f"vocabulary {manifest.get('tokenizer_vocab_size', '?')}"
+    )
+
+
+@app.command()
+@_user_errors
+def serve(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Model directory or name. Default: FORGEYARD_SERVE_MODEL_PATH, else the "
+            "tiny model (built first if missing).",
+        ),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: serve_port).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface (default: serve_host).")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Served model name (default: model_name).")
+    ] = None,
+) -> None:
+    """Start vLLM's OpenAI-compatible server and keep it running until Ctrl-C."""
+    settings = get_settings()
+    if model is None and settings.serve_model_path is None:
+        model = str(_ensure_tiny_model(settings.tiny_model_dir))
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in {"model": model, "port": port, "host": host, "name": name}.items()
+        if value is not None
+    }
+    server = ModelServer.from_settings(settings, **overrides)
+    try:
+        with console.status(
+            f"starting vLLM for {escape(server.model)} (log: {escape(str(server.log_path))})…"
+        ):
+            server.start()
+            server.wait_until_healthy()
+        console.print(f"[green]serving[/] {escape(server.name)} at [bold]{server.base_url}[/]")
+        console.print("point Forgeyard at it with:")
+        console.print(f"  export FORGEYARD_MODEL_BASE_URL={server.base_url}")
+        if server.name != settings.model_name:
+            console.print(f"  export FORGEYARD_MODEL_NAME={escape(server.name)}")
+        console.print("[dim]Ctrl-C stops the server.[/]")
+        _wait_while_running(server)
+    except KeyboardInterrupt:
+        console.print("stopping the server…")
+    finally:
+        server.stop()
+
+
+def _ensure_tiny_model(directory: Path) -> Path:
+    # Any tiny model already there is served as is (the user may have built it
+    # with another seed); only a missing one is built.
+    if read_manifest(directory) is None:
+        with console.status(f"building the tiny model in {directory}…"):
+            build_tiny_model(directory)
+    return directory
+
+
+def _wait_while_running(server: ModelServer) -> None:
+    while server.running:
+        time.sleep(1.0)
+    raise ServingError(
+        f"the vLLM server stopped unexpectedly; last lines of {server.log_path}:\n"
+        f"{server.log_tail()}"
+    )
+
+
+if __name__ == "__main__":
+    app()
