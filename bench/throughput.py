@@ -75,6 +75,8 @@ def configure(database_url: str | None, workdir: Path) -> dict[str, str]:
 
 def direct(n: int) -> float:
     """Runs/s of the compiled graph invoked directly, same checkpointer, no bookkeeping."""
+    from langchain_core.runnables import RunnableConfig
+
     from agents.model_client import ModelClient
     from agents.nodes import RunServices
     from agents.trace import StepRecorder
@@ -97,7 +99,7 @@ def direct(n: int) -> float:
         graph = compile_workflow(loaded.spec, services, checkpointer)
         started = time.perf_counter()
         for i in range(n):
-            config = {"configurable": {"thread_id": f"direct-{uuid.uuid4().hex}"}}
+            config: RunnableConfig = {"configurable": {"thread_id": f"direct-{uuid.uuid4().hex}"}}
             result = graph.invoke(initial_state(loaded.spec, {"a": i}, {}), config,
                                   durability="sync")
             assert result["output"]["total"] == i + 3
