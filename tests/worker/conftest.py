@@ -86,8 +86,9 @@ def start_worker(any_db: str, tmp_path: Path, request) -> Iterator[Callable[...,
            "FORGEYARD_DATA_DIR": str(tmp_path), "FORGEYARD_BROKER_URL": settings.broker_url,
            "FORGEYARD_QUEUE": settings.queue}
 
-    def start(beat: bool = True) -> WorkerProcess:
-        worker = WorkerProcess(tmp_path / f"worker{len(workers) + 1}.log", env, beat=beat)
+    def start(beat: bool = True, **extra_env: str) -> WorkerProcess:
+        worker = WorkerProcess(tmp_path / f"worker{len(workers) + 1}.log",
+                               {**env, **extra_env}, beat=beat)
         workers.append(worker)
         return worker
 
