@@ -21,6 +21,7 @@ import jsonschema
 from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from agents.model_client import ModelClient
@@ -41,6 +42,7 @@ __all__ = [
     "execute_run",
     "get_run",
     "list_runs",
+    "save_spec",
     "start_run",
     "validate_input",
 ]
@@ -99,10 +101,13 @@ def start_run(
     *,
     config: dict[str, Any] | None = None,
     tenant_id: str = "default",
+    fields: dict[str, Any] | None = None,
 ) -> Run:
     """Validate the input and create a ``queued`` run pinned to this exact spec.
 
     Nothing is written when the input or the config overrides are invalid.
+    ``fields`` sets further run columns (e.g. the idempotency key) in the same
+    insert, so a unique-constraint violation leaves no run behind.
     """
     validate_input(loaded, run_input)
     unknown = sorted(set(config or {}) - set(loaded.spec.config))
@@ -111,8 +116,28 @@ def start_run(
             loaded.spec.name,
             [InputProblem(f"config.{k}", "not a config key of this workflow") for k in unknown],
         )
+    save_spec(loaded)
     with session_scope() as session:
-        if session.get(WorkflowSpecRecord, loaded.hash) is None:
+        run = Run(
+            tenant_id=tenant_id,
+            workflow=loaded.spec.name,
+            workflow_version=loaded.spec.version,
+            spec_hash=loaded.hash,
+            input=run_input,
+            config={**loaded.spec.config, **(config or {})},
+            **(fields or {}),
+        )
+        session.add(run)
+    return run
+
+
+def save_spec(loaded: LoadedSpec) -> None:
+    """Store the exact spec text under its hash (once; concurrent callers are fine)."""
+    with session_scope() as session:
+        if session.get(WorkflowSpecRecord, loaded.hash) is not None:
+            return
+    try:
+        with session_scope() as session:
             session.add(
                 WorkflowSpecRecord(
                     hash=loaded.hash,
@@ -122,17 +147,8 @@ def start_run(
                     source_path=loaded.path,
                 )
             )
-            session.flush()
-        run = Run(
-            tenant_id=tenant_id,
-            workflow=loaded.spec.name,
-            workflow_version=loaded.spec.version,
-            spec_hash=loaded.hash,
-            input=run_input,
-            config={**loaded.spec.config, **(config or {})},
-        )
-        session.add(run)
-    return run
+    except IntegrityError:
+        pass  # another request stored the same spec first: same hash, same content
 
 
 def get_run(run_id: str, *, tenant_id: str | None = None) -> Run:
@@ -254,6 +270,8 @@ def _set_status(
     with session_scope() as session:
         run = session.get(Run, run_id)
         assert run is not None
+        if run.status == RunStatus.cancelled:
+            return run  # a cancelled run stays cancelled, whatever its worker was doing
         run.status = status
         run.pending_approval = pending
         now = utcnow()
@@ -274,6 +292,8 @@ def _finish(
     with session_scope() as session:
         run = session.get(Run, run_id)
         assert run is not None
+        if run.status == RunStatus.cancelled:
+            return run
         run.status = status
         run.output = output
         run.error = error

@@ -28,10 +28,14 @@ app = typer.Typer(
 workflows_app = typer.Typer(help="Inspect and validate workflow specs.", no_args_is_help=True)
 runs_app = typer.Typer(help="List, inspect, resume and approve runs.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Tenants of this installation.", no_args_is_help=True)
+keys_app = typer.Typer(help="Per-tenant API keys.", no_args_is_help=True)
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,6 +46,7 @@ def _user_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from agents.runner import RunError
+        from forgeyard.tenants import TenantError
         from serving import ServingError
         from workflows.catalog import UnknownWorkflowError
         from workflows.loader import SpecError
@@ -51,6 +56,7 @@ def _user_errors(fn: F) -> F:
             UnknownWorkflowError,
             RunError,
             ServingError,
+            TenantError,
             FileNotFoundError,
             ValueError,
         )
@@ -297,6 +303,113 @@ def runs_approve(
     print_run(result)
     if result.status == RunStatus.failed:
         raise typer.Exit(1)
+
+
+# -- tenants and keys -------------------------------------------------------------
+@tenants_app.command("create")
+@_user_errors
+def tenants_create(
+    tenant_id: Annotated[str, typer.Argument(help="Short id: lower-case letters, digits, -, _.")],
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Create a tenant."""
+    from forgeyard.tenants import create_tenant
+
+    tenant = create_tenant(tenant_id, name)
+    console.print(f"tenant [bold]{tenant.id}[/] created; give it a key with "
+                  f"`forgeyard keys create {tenant.id}`")
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """List tenants."""
+    from forgeyard.tenants import list_tenants
+
+    for tenant in list_tenants():
+        console.print(f"{tenant.id}  [dim]{tenant.name}  {tenant.created_at:%Y-%m-%d}[/]")
+
+
+@keys_app.command("create")
+@_user_errors
+def keys_create(
+    tenant_id: Annotated[str, typer.Argument(help="Tenant the key belongs to.")],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Create an API key; it is printed once and stored only as a hash."""
+    from forgeyard.tenants import create_key
+
+    key = create_key(tenant_id, name)
+    err_console.print(f"key [bold]{key.id}[/] for tenant `{key.tenant_id}` "
+                      "(shown once; send it as `Authorization: Bearer <key>`):")
+    sys.stdout.write(key.token + "\n")
+
+
+@keys_app.command("revoke")
+@_user_errors
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (see `keys list`).")]) -> None:
+    """Revoke an API key; requests with it get 401 from now on."""
+    from forgeyard.tenants import revoke_key
+
+    key = revoke_key(key_id)
+    console.print(f"key {key.id} of tenant `{key.tenant_id}` revoked")
+
+
+@keys_app.command("list")
+def keys_list(tenant_id: Annotated[str | None, typer.Argument()] = None) -> None:
+    """List API keys (ids only; the secrets are not stored)."""
+    from forgeyard.tenants import list_keys
+
+    for key in list_keys(tenant_id):
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        console.print(f"{key.id}  {key.tenant_id}  [dim]{key.name}  {state}[/]")
+
+
+# -- service --------------------------------------------------------------------
+@app.command("api")
+def api(
+    host: Annotated[str | None, typer.Option(help="Default: FORGEYARD_API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: FORGEYARD_API_PORT.")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (uvicorn); migrates the database first."""
+    import uvicorn
+
+    from forgeyard.db import upgrade
+    from forgeyard.settings import get_settings
+
+    settings = get_settings()
+    upgrade()
+    host, port = host or settings.api_host, port or settings.api_port
+    console.print(f"API on http://{host}:{port} (docs at /docs), database "
+                  f"{_safe_url(settings.resolved_database_url)}, broker "
+                  f"{_safe_url(settings.broker_url)}")
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
+
+
+@app.command("worker")
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Runs executed at once.")] = 1,
+    pool: Annotated[str, typer.Option(help="Celery pool: prefork, solo, threads.")] = "prefork",
+    beat: Annotated[
+        bool, typer.Option("--beat/--no-beat", help="Also run the sweeper schedule (one per site).")
+    ] = True,
+    loglevel: str = "INFO",
+) -> None:
+    """Run a Celery worker for runs (and, with --beat, the periodic sweeper)."""
+    from forgeyard.db import upgrade
+    from forgeyard.settings import get_settings
+    from worker.app import app as celery_app
+
+    settings = get_settings()
+    upgrade()
+    console.print(f"worker on queue `{settings.queue}` of {_safe_url(settings.broker_url)}, "
+                  f"database {_safe_url(settings.resolved_database_url)}, "
+                  f"sweeper {'on' if beat else 'off'}")
+    argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", f"--pool={pool}",
+            f"--queues={settings.queue}"]
+    if beat:
+        argv += ["--beat", f"--schedule={settings.data_dir / 'celerybeat-schedule'}"]
+    celery_app.worker_main(argv)
 
 
 def main() -> None:

@@ -57,8 +57,50 @@ class WorkflowSpecRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Tenant(SQLModel, table=True):
+    """A customer of this installation; every run, key and registered spec belongs to one."""
+
+    __tablename__ = "tenants"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    """A tenant's API key; only its SHA-256 is stored, the key is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=32)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=64)
+    name: str = Field(default="", max_length=200)
+    key_hash: str = Field(unique=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class WorkflowRegistration(SQLModel, table=True):
+    """A spec version a tenant registered over the API (name + version → exact spec)."""
+
+    __tablename__ = "workflow_registrations"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", "version", name="uq_workflow_registrations_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(index=True, max_length=64)
+    name: str = Field(max_length=200)
+    version: str = Field(max_length=100)
+    spec_hash: str = Field(foreign_key="workflow_specs.hash", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key", name="uq_runs_tenant_idempotency_key"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     tenant_id: str = Field(default="default", index=True, max_length=64)
@@ -75,6 +117,39 @@ class Run(SQLModel, table=True):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+    # Submission over HTTP: the client's Idempotency-Key and a hash of its request.
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_hash: str | None = Field(default=None, max_length=64)
+    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_attempts: int = 0
+    webhook_delivered_at: datetime | None = None
+    webhook_error: str | None = Field(default=None, sa_column=Column(Text))
+
+    # The worker lease: one worker executes a run at a time and renews the
+    # lease with a heartbeat; an expired lease on an unfinished run means the
+    # worker died, and the sweeper hands the run to another worker.
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = Field(default=None, index=True)
+    heartbeat_at: datetime | None = None
+    enqueued_at: datetime | None = None
+    executions: int = 0
+
+
+class Approval(SQLModel, table=True):
+    """A decision on a run waiting for approval, recorded before a worker carries it out."""
+
+    __tablename__ = "approvals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="runs.id", index=True, max_length=32)
+    node: str | None = Field(default=None, max_length=200)
+    approved: bool
+    by: str = Field(max_length=200)
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+    # Set once a worker has resumed the run with this decision (or a later one replaced it).
+    consumed_at: datetime | None = None
 
 
 class Step(SQLModel, table=True):

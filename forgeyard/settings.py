@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Switches that keep every library we load from calling home.  They are set
@@ -101,6 +101,54 @@ class Settings(BaseSettings):
     )
     serve_startup_timeout_seconds: float = 300.0
 
+    # -- service (HTTP API and workers) ------------------------------------
+    environment: str = Field(
+        default="development",
+        description="`development` allows placeholder secrets; anything else refuses them.",
+    )
+    broker_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Celery broker (Redis). It only carries messages; runs live in the database.",
+    )
+    queue: str = Field(default="forgeyard", description="Celery queue the run tasks go to.")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    max_request_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Larger request bodies are refused with 413."
+    )
+    api_tool_modules: list[str] = Field(
+        default_factory=lambda: ["workflows.examples.logistics_booking.tools"],
+        description="Tool modules a spec registered over HTTP may import (importing runs code).",
+    )
+    events_poll_seconds: float = Field(
+        default=0.25, gt=0, description="How often the event stream looks for new steps."
+    )
+    ready_requires_model: bool = Field(
+        default=False,
+        description="Whether /readyz fails when the model server is down (tool-only "
+        "workflows run without it, so by default it is reported, not required).",
+    )
+    lease_seconds: float = Field(
+        default=30.0, gt=0, description="A worker holds a run this long without a heartbeat."
+    )
+    sweep_interval_seconds: float = Field(
+        default=10.0, gt=0, description="How often the sweeper looks for orphaned runs."
+    )
+    requeue_after_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A queued run no worker picked up in this time is enqueued again "
+        "(its message may have been lost with Redis).",
+    )
+    webhook_secret: str = Field(
+        default="change-me", description="HMAC-SHA256 key that signs webhook calls."
+    )
+    webhook_max_attempts: int = Field(default=6, ge=1)
+    webhook_backoff_seconds: float = Field(
+        default=2.0, gt=0, description="First retry delay of a webhook; doubles each try."
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @field_validator("workflow_dirs", mode="before")
     @classmethod
     def _split_path_list(cls, value: Any) -> Any:
@@ -118,6 +166,15 @@ class Settings(BaseSettings):
         if value and value.startswith(("postgres://", "postgresql://")):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "development" and self.webhook_secret == "change-me":
+            raise ValueError(
+                "FORGEYARD_WEBHOOK_SECRET is the placeholder `change-me`; set a random "
+                "secret (e.g. `openssl rand -hex 32`) or FORGEYARD_ENVIRONMENT=development"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from agents.tools import registry
 from workflows import expressions
@@ -101,6 +101,9 @@ def load_spec_text(source: str, *, filename: str = "<spec>") -> LoadedSpec:
         raise SpecError(
             [SpecProblem(filename, line, "", f"malformed YAML: {exc.problem or exc}")]
         ) from None
+    except YAMLError as exc:
+        # Errors without a position, e.g. control characters the reader refuses.
+        raise SpecError([SpecProblem(filename, None, "", f"malformed YAML: {exc}")]) from None
     if not isinstance(doc, dict):
         raise SpecError(
             [SpecProblem(filename, 1, "", "expected a mapping with name, version, nodes, …")]

@@ -1,0 +1,101 @@
+"""Domain errors → HTTP answers, in one place.
+
+Every error a client can cause is a 4xx with an :class:`~api.schemas.ErrorOut`
+body that says what is wrong; a 500 means a bug, and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from agents.runner import InputInvalid, RunNotFound, RunStateError
+from api.registry import SpecNotAllowed, VersionConflict
+from api.schemas import ErrorOut, Problem
+from api.submissions import IdempotencyConflict
+from workflows.catalog import UnknownWorkflowError
+from workflows.loader import SpecError
+
+log = logging.getLogger("forgeyard.api")
+
+# Which status each domain error becomes; the message is the error's own.
+STATUS_OF: dict[type[Exception], int] = {
+    RunNotFound: status.HTTP_404_NOT_FOUND,
+    UnknownWorkflowError: status.HTTP_404_NOT_FOUND,
+    RunStateError: status.HTTP_409_CONFLICT,
+    IdempotencyConflict: status.HTTP_409_CONFLICT,
+    VersionConflict: status.HTTP_409_CONFLICT,
+    InputInvalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    SpecError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    SpecNotAllowed: status.HTTP_422_UNPROCESSABLE_CONTENT,
+}
+
+# Declared on routes so the OpenAPI document lists the error answers.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422)
+}
+
+
+def error_response(
+    code: int, detail: str, problems: list[Problem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorOut(detail=detail, problems=problems or [])
+    return JSONResponse(jsonable_encoder(body), status_code=code, headers=headers)
+
+
+def _problems(exc: Exception) -> list[Problem]:
+    if isinstance(exc, InputInvalid):
+        return [Problem(field=p.field, message=p.message) for p in exc.problems]
+    if isinstance(exc, SpecError):
+        return [Problem(field=p.field or "<spec>", message=p.message, line=p.line)
+                for p in exc.problems]
+    return []
+
+
+async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    code = next(c for t, c in STATUS_OF.items() if isinstance(exc, t))
+    detail = str(exc).split("\n", 1)[0] if _problems(exc) else str(exc)
+    if isinstance(exc, UnknownWorkflowError | KeyError):
+        detail = exc.args[0] if exc.args else str(exc)
+    return error_response(code, detail, _problems(exc))
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        where = next(e for e in errors if e.get("type") == "json_invalid")
+        reason = (where.get("ctx") or {}).get("error", "not valid JSON")
+        return error_response(status.HTTP_400_BAD_REQUEST, f"Malformed JSON body: {reason}")
+    problems = [
+        Problem(field=".".join(str(p) for p in e.get("loc", ())), message=e.get("msg", ""))
+        for e in errors
+    ]
+    first = problems[0] if problems else Problem(field="", message="invalid request")
+    return error_response(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, f"{first.field}: {first.message}", problems
+    )
+
+
+async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return error_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(500, f"internal error ({type(exc).__name__}); see the API log")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    for error_type in STATUS_OF:
+        app.add_exception_handler(error_type, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,1 @@
+"""One module per resource; `api.main` wires their routers."""

@@ -1,0 +1,24 @@
+"""Prometheus scrape endpoint."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func
+from sqlmodel import select
+
+from api.deps import SessionDep
+from api.metrics import RUNS
+from forgeyard.models import Run, RunStatus
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/metrics", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def metrics(session: SessionDep) -> Response:
+    """Metrics in the Prometheus text format."""
+    counts = dict(session.exec(select(Run.status, func.count()).group_by(Run.status)).all())
+    for run_status in RunStatus:
+        RUNS.labels(run_status.value).set(counts.get(run_status, 0))
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

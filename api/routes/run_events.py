@@ -1,0 +1,76 @@
+"""Server-Sent Events: a run's steps as they are recorded.
+
+Each step is an event ``step`` whose id is its sequence number, so a client
+that reconnects with ``Last-Event-ID`` gets exactly the steps after it.  The
+steps are read from the database (written by whichever worker runs the run),
+so the stream works across processes.  A ``run`` event (no id) reports each
+status change; the stream ends after the run finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, status
+from fastapi.concurrency import run_in_threadpool
+from sqlmodel import col, select
+from sse_starlette import EventSourceResponse
+
+from agents.runner import get_run
+from api.deps import PrincipalDep
+from api.errors import ERROR_RESPONSES
+from api.schemas import StepOut
+from forgeyard.db import session_scope
+from forgeyard.models import Run, Step
+from forgeyard.settings import get_settings
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=ERROR_RESPONSES)
+
+
+def _status_and_steps(run_id: str, after: int) -> tuple[Run, list[Step]]:
+    # Status first: steps are committed before the status that follows them,
+    # so a finished status read here means every step is in the read below.
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        steps = list(session.exec(
+            select(Step).where(Step.run_id == run_id, col(Step.seq) > after).order_by(col(Step.seq))
+        ))
+    return run, steps
+
+
+async def _stream(run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
+    poll = get_settings().events_poll_seconds
+    last_status = None
+    while True:
+        run, steps = await run_in_threadpool(_status_and_steps, run_id, after)
+        for step in steps:
+            after = step.seq
+            yield {"event": "step", "id": str(step.seq), "data": StepOut.of(step).model_dump_json()}
+        if run.status != last_status:
+            last_status = run.status
+            yield {"event": "run", "data": f'{{"status": "{run.status.value}"}}'}
+        if run.status.finished:
+            return
+        await asyncio.sleep(poll)
+
+
+@router.get("/{run_id}/events", response_class=EventSourceResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "`step` and `run` events until the run finishes."}})
+async def run_events(
+    run_id: str,
+    principal: PrincipalDep,
+    last_event_id: Annotated[str | None, Header(description="Resume after this step.")] = None,
+) -> EventSourceResponse:
+    """Each step of the run as it happens (Server-Sent Events), resumable with Last-Event-ID."""
+    await run_in_threadpool(get_run, run_id, tenant_id=principal.tenant_id)
+    after = 0
+    if last_event_id is not None:
+        if not last_event_id.strip().isdigit():
+            raise HTTPException(status.HTTP_400_BAD_REQUEST,
+                                "Last-Event-ID must be the id of a step event (a number).")
+        after = int(last_event_id)
+    return EventSourceResponse(_stream(run_id, after), ping=15)

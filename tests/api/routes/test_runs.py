@@ -1,0 +1,132 @@
+"""Submitting, listing and reading runs; idempotency; malformed requests are 4xx."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlmodel import select
+
+from forgeyard.db import session_scope
+from forgeyard.models import Run
+from worker.runs import process_run
+
+
+def test_submit_answers_202_with_links_and_the_run_is_queued(tenant):
+    response = tenant.post("/v1/workflows/adder/runs", json={"input": {"a": 2, "b": 1}})
+    assert response.status_code == 202
+    run = response.json()
+    assert response.headers["Location"] == f"/v1/runs/{run['id']}"
+    assert run["status"] == "queued" and run["workflow"] == "adder"
+    assert run["links"]["events"] == f"/v1/runs/{run['id']}/events"
+    assert tenant.get(run["links"]["self"]).json()["spec_hash"] == run["spec_hash"]
+
+
+def test_run_output_steps_and_timings_after_a_worker_ran_it(tenant):
+    run = tenant.submit({"a": 2, "b": 1})
+    process_run(run["id"])
+    done = tenant.get(f"/v1/runs/{run['id']}").json()
+    assert done["status"] == "succeeded"
+    assert done["output"] == {"end": "done", "total": 3, "paid": 3}
+    assert done["duration_seconds"] >= 0 and done["finished_at"]
+    steps = tenant.get(f"/v1/runs/{run['id']}/steps").json()
+    assert [(s["seq"], s["node"]) for s in steps] == [
+        (1, "add"), (2, "check"), (3, "pay"), (4, "gate"), (5, "done")
+    ]
+
+
+def test_invalid_input_is_422_naming_the_field(tenant):
+    response = tenant.post("/v1/workflows/adder/runs", json={"input": {"a": "four"}})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["problems"] == [{"field": "input.a", "message": "'four' is not of type 'number'",
+                                 "line": None}]
+    with session_scope() as s:
+        assert list(s.exec(select(Run))) == []
+
+
+def test_bad_requests_are_4xx_with_a_message(tenant):
+    cases = [
+        (dict(content=b'{"input": {"a": 1', headers={"Content-Type": "application/json"}), 400,
+         "Malformed JSON"),
+        (dict(json={"input": "not an object"}), 422, "body.input"),
+        (dict(json={"input": {"a": 1}, "surprise": 1}), 422, "body.surprise"),
+        (dict(json={"input": {"a": 1}, "webhook_url": "ftp://x"}), 422, "body.webhook_url"),
+        (dict(json={"input": {"a": 1}, "config": {"nope": 1}}), 422, "config.nope"),
+    ]
+    for kwargs, code, needle in cases:
+        response = tenant.post("/v1/workflows/adder/runs", **kwargs)
+        assert response.status_code == code, (kwargs, response.text)
+        assert needle in response.text
+    unknown = tenant.post("/v1/workflows/nope/runs", json={"input": {}})
+    assert unknown.status_code == 404 and "Unknown workflow `nope`" in unknown.text
+
+
+def test_idempotency_key_same_body_same_run_other_body_409(tenant):
+    key = {"Idempotency-Key": "order-17"}
+    first = tenant.post("/v1/workflows/adder/runs", json={"input": {"a": 1}}, headers=key)
+    again = tenant.post("/v1/workflows/adder/runs", json={"input": {"a": 1}}, headers=key)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    other = tenant.post("/v1/workflows/adder/runs", json={"input": {"a": 2}}, headers=key)
+    assert other.status_code == 409 and "order-17" in other.json()["detail"]
+
+
+def test_fifty_concurrent_posts_with_one_key_create_one_run(tenant):
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=tenant.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            headers = {**tenant.headers, "Idempotency-Key": "burst"}
+            return await asyncio.gather(*[
+                client.post("/v1/workflows/adder/runs", json={"input": {"a": 1}}, headers=headers)
+                for _ in range(50)
+            ])
+
+    responses = asyncio.run(burst())
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["id"] for r in responses}) == 1
+    with session_scope() as s:
+        assert len(list(s.exec(select(Run)))) == 1
+
+
+def test_list_filters_and_cursor_pagination(tenant):
+    ids = [tenant.submit({"a": i})["id"] for i in range(5)]
+    process_run(ids[0])
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = tenant.get("/v1/runs", params=params).json()
+        seen += [r["id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ids))
+    done = tenant.get("/v1/runs", params={"status": "succeeded"}).json()["items"]
+    assert [r["id"] for r in done] == [ids[0]]
+    assert tenant.get("/v1/runs", params={"workflow": "other"}).json()["items"] == []
+    assert tenant.get("/v1/runs", params={"cursor": "%%%"}).status_code == 400
+    assert tenant.get("/v1/runs", params={"status": "bogus"}).status_code == 422
+    assert tenant.get("/v1/runs", params={"limit": 0}).status_code == 422
+
+
+def test_oversized_body_is_413(client, tenant, monkeypatch):
+    from forgeyard.settings import get_settings
+    from tests.support.service import new_client
+
+    monkeypatch.setenv("FORGEYARD_MAX_REQUEST_BODY_BYTES", "1000")
+    get_settings.cache_clear()
+    small = new_client()
+    big = {"input": {"a": 1, "pad": "x" * 2000}}
+    response = small.post("/v1/workflows/adder/runs", json=big, headers=tenant.headers)
+    assert response.status_code == 413 and "1000 bytes" in response.json()["detail"]
+
+    def chunks():  # no Content-Length: the limit still holds
+        yield b'{"input": {"pad": "'
+        for _ in range(10):
+            yield b"x" * 200
+        yield b'"}}'
+
+    streamed = small.post("/v1/workflows/adder/runs", content=chunks(),
+                          headers={**tenant.headers, "Content-Type": "application/json"})
+    assert streamed.status_code == 413

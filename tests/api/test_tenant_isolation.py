@@ -1,0 +1,83 @@
+"""Every endpoint, every tenant boundary: another tenant's run is a 404, a bad key a 401."""
+
+from __future__ import annotations
+
+import pytest
+
+from forgeyard.tenants import revoke_key
+from worker.runs import process_run
+
+RUN_ENDPOINTS = [
+    ("GET", "/v1/runs/{id}"),
+    ("GET", "/v1/runs/{id}/steps"),
+    ("GET", "/v1/runs/{id}/events"),
+    ("POST", "/v1/runs/{id}/approve"),
+    ("POST", "/v1/runs/{id}/reject"),
+    ("POST", "/v1/runs/{id}/cancel"),
+]
+ALL_ENDPOINTS = RUN_ENDPOINTS + [
+    ("GET", "/v1/runs"),
+    ("GET", "/v1/workflows"),
+    ("GET", "/v1/workflows/adder"),
+    ("POST", "/v1/workflows"),
+    ("POST", "/v1/workflows/adder/runs"),
+]
+
+
+@pytest.fixture
+def two_tenants(tenant_factory):  # type: ignore[no-untyped-def]
+    a, b = tenant_factory("alpha"), tenant_factory("beta")
+    a.register()
+    run_id = a.submit({"a": 7})["id"]
+    process_run(run_id)  # waiting for approval: every action would be allowed to its owner
+    return a, b, run_id
+
+
+def _call(tenant, method: str, path: str, headers: dict | None = None):  # type: ignore[no-untyped-def]
+    return tenant.client.request(method, path, headers=headers if headers is not None
+                                 else tenant.headers, json={} if method == "POST" else None)
+
+
+# The matrices loop inside one test each: a fresh database per case would
+# cost more than the cases themselves.
+def test_other_tenants_run_is_not_found_on_every_run_endpoint(two_tenants):
+    a, b, run_id = two_tenants
+    for method, template in RUN_ENDPOINTS:
+        response = _call(b, method, template.format(id=run_id))
+        assert response.status_code == 404, (method, template, response.text)
+        assert response.json()["detail"] == f"No run `{run_id}`.", (method, template)
+    # ... and the owner's run is untouched.
+    assert a.get(f"/v1/runs/{run_id}").json()["status"] == "waiting_approval"
+
+
+def test_other_tenants_lists_and_workflows_are_invisible(two_tenants):
+    a, b, run_id = two_tenants
+    assert b.get("/v1/runs").json()["items"] == []
+    assert [r["id"] for r in a.get("/v1/runs").json()["items"]] == [run_id]
+    assert b.get("/v1/workflows/adder").status_code == 404
+    assert b.post("/v1/workflows/adder/runs", json={"input": {"a": 1}}).status_code == 404
+    # The same Idempotency-Key in two tenants names two different runs.
+    key = {"Idempotency-Key": "k"}
+    b.register()
+    ra = a.post("/v1/workflows/adder/runs", json={"input": {"a": 1}}, headers=key).json()["id"]
+    rb = b.post("/v1/workflows/adder/runs", json={"input": {"a": 1}}, headers=key).json()["id"]
+    assert ra != rb
+
+
+def test_bad_credentials_are_401_on_every_endpoint(two_tenants):
+    a, _, run_id = two_tenants
+    credentials = {
+        "missing": {},
+        "unknown": {"Authorization": "Bearer fy_000000000000_nope"},
+        "not-bearer": {"Authorization": f"Basic {a.token}"},
+        "revoked": a.headers,  # last: revoked below
+    }
+    for credential, headers in credentials.items():
+        if credential == "revoked":
+            revoke_key(a.key_id)
+        for method, template in ALL_ENDPOINTS:
+            response = _call(a, method, template.format(id=run_id), headers=headers)
+            case = (credential, method, template, response.text)
+            assert response.status_code == 401, case
+            assert response.headers["WWW-Authenticate"] == "Bearer", case
+            assert response.json()["detail"], case

@@ -1,0 +1,16 @@
+"""Settings refuse placeholder secrets outside development."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from forgeyard.settings import Settings
+
+
+def test_placeholder_webhook_secret_is_refused_in_production(monkeypatch):
+    monkeypatch.setenv("FORGEYARD_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="FORGEYARD_WEBHOOK_SECRET"):
+        Settings()
+    monkeypatch.setenv("FORGEYARD_WEBHOOK_SECRET", "s3cr3t-from-the-vault")
+    assert Settings().webhook_secret == "s3cr3t-from-the-vault"

@@ -1,0 +1,116 @@
+"""Submit over HTTP, a real worker runs it, approve over HTTP, it finishes; webhook signed."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from sqlmodel import select
+
+from forgeyard.db import session_scope
+from forgeyard.models import Effect, Run
+from forgeyard.settings import get_settings
+from tests.support.service import read_events, wait_for
+from worker.webhooks import sign
+
+
+class WebhookReceiver:
+    """A local HTTP server that fails the first call, then accepts."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, str], bytes, int]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                code = 500 if not receiver.calls else 204
+                receiver.calls.append((dict(self.headers), body, code))
+                self.send_response(code)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_http_submit_approval_and_finish_with_a_real_worker(tenant, start_worker):
+    start_worker()
+    hook = WebhookReceiver()
+    try:
+        run = tenant.submit({"a": 7}, webhook_url=hook.url)
+        url = f"/v1/runs/{run['id']}"
+        waiting = wait_for(lambda: (r := tenant.get(url).json())["status"] == "waiting_approval"
+                           and r, what="the approval")
+        assert waiting["pending_approval"] == {"node": "gate", "message": "Pay 7?"}
+
+        approved = tenant.post(f"{url}/approve", json={"by": "alice", "comment": "fine"})
+        assert approved.status_code == 202
+        done = wait_for(lambda: (r := tenant.get(url).json())["status"] == "succeeded" and r,
+                        what="the run to finish")
+        assert done["output"] == {"end": "done", "total": 7, "paid": 7}
+
+        steps = tenant.get(f"{url}/steps").json()
+        assert [(s["node"], s["status"]) for s in steps] == [
+            ("add", "ok"), ("check", "ok"), ("pay", "ok"), ("gate", "interrupted"),
+            ("gate", "ok"), ("done", "ok"),
+        ]
+        assert steps[4]["output"]["by"] == "alice" and steps[4]["output"]["comment"] == "fine"
+        with session_scope() as s:
+            effects = list(s.exec(select(Effect).where(Effect.run_id == run["id"])))
+        assert len(effects) == 1
+
+        # The webhook: first try refused, retried with backoff, then accepted; signed.
+        wait_for(lambda: len(hook.calls) >= 2, what="the webhook retry")
+        headers, body, code = hook.calls[-1]
+        assert [c[2] for c in hook.calls] == [500, 204]
+        expected = sign(get_settings().webhook_secret, headers["X-Forgeyard-Timestamp"], body)
+        assert hmac.compare_digest(headers["X-Forgeyard-Signature"], expected)
+        assert json.loads(body)["run"] == {**json.loads(body)["run"], "id": run["id"],
+                                           "status": "succeeded"}
+    finally:
+        hook.close()
+
+
+def test_sse_delivers_every_step_in_order_from_a_worker(tenant, start_worker):
+    start_worker()
+    run = tenant.submit({"a": 2, "b": 1})
+    events = read_events(tenant, run["id"])
+    steps = [(e[1], e[2]["node"]) for e in events if e[0] == "step"]
+    assert steps == [("1", "add"), ("2", "check"), ("3", "pay"), ("4", "gate"), ("5", "done")]
+    assert events[-1] == ("run", None, {"status": "succeeded"})
+
+
+def test_cancel_stops_a_running_run_after_its_current_step(tenant, start_worker):
+    from tests.worker.test_recovery import napper_yaml
+
+    tenant.register(napper_yaml())
+    start_worker(beat=False)
+    run_id = tenant.submit({"a": 1}, workflow="napper")["id"]
+    url = f"/v1/runs/{run_id}"
+    wait_for(lambda: any(s["node"] == "pay" for s in tenant.get(f"{url}/steps").json()),
+             what="the run to be under way")
+    cancelled = tenant.post(f"{url}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    # The worker finishes the nap it is in, then stops: `done` never runs.
+    wait_for(lambda: any(s["node"] == "nap" for s in tenant.get(f"{url}/steps").json()),
+             what="the current step to end")
+
+    def released() -> bool:
+        with session_scope() as s:
+            return s.get(Run, run_id).lease_owner is None  # type: ignore[union-attr]
+
+    wait_for(released, what="the worker to let go of the run")
+    run = tenant.get(url).json()
+    assert run["status"] == "cancelled" and run["output"] is None
+    assert [s["node"] for s in tenant.get(f"{url}/steps").json()] == ["add", "pay", "nap"]
+    assert tenant.post(f"{url}/cancel").status_code == 409

@@ -1,0 +1,2 @@
+"""Celery workers: the one Celery app (`worker.app`), thin tasks (`worker.tasks`) and
+the plain functions they call (`worker.runs`, `worker.webhooks`)."""

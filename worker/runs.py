@@ -1,0 +1,352 @@
+"""Runs as a service: leases, heartbeats, the sweeper, queued decisions, cancellation.
+
+The database is the truth.  A worker executes a run only while it holds the
+run's lease (``lease_owner``, ``lease_expires_at``), which a heartbeat thread
+renews.  A worker killed mid-run stops renewing; the sweeper then finds the
+unfinished run with an expired lease and enqueues it again, and the next
+worker resumes it from its last LangGraph checkpoint (side effects are kept
+to one by the effects ledger).  The sweeper also enqueues queued runs whose
+message never reached a worker, e.g. because Redis restarted.
+
+Errors come from :mod:`agents.runner` (``RunNotFound``, ``RunStateError``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import col, select
+
+from agents.runner import RunNotFound, RunStateError, execute_run, get_run
+from forgeyard.db import session_scope
+from forgeyard.models import Approval, Run, RunStatus, Step, utcnow
+from forgeyard.settings import get_settings
+
+__all__ = [
+    "RunCancelled",
+    "acquire_lease",
+    "cancel_run",
+    "enqueue",
+    "enqueue_webhook",
+    "process_run",
+    "queue_decision",
+    "release_lease",
+    "sweep",
+]
+
+log = logging.getLogger("forgeyard.worker")
+
+UNFINISHED = (RunStatus.queued, RunStatus.running, RunStatus.waiting_approval)
+
+
+class RunCancelled(Exception):
+    """Raised between steps to stop the graph of a run that was cancelled meanwhile."""
+
+
+# -- messages -------------------------------------------------------------------
+def enqueue(run_id: str) -> bool:
+    """Send the run to a worker; False (logged) when the broker is unreachable.
+
+    Callers record the run in the database first, so a failed send only
+    delays the run until the sweeper sends it again.
+    """
+    from worker.tasks import execute_run_task
+
+    try:
+        execute_run_task.apply_async((run_id,), queue=get_settings().queue)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper will retry
+        log.warning("run %s not enqueued (broker: %s); the sweeper will enqueue it", run_id, exc)
+        return False
+    return True
+
+
+def enqueue_webhook(run_id: str) -> bool:
+    from worker.tasks import deliver_webhook_task
+
+    try:
+        deliver_webhook_task.apply_async((run_id,), queue=get_settings().queue)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("webhook of run %s not enqueued (broker: %s)", run_id, exc)
+        return False
+    return True
+
+
+# -- lease ------------------------------------------------------------------------
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def acquire_lease(run_id: str, owner: str) -> bool:
+    """Take the run's lease if it is free or expired and the run can make progress."""
+    now = utcnow()
+    lease = timedelta(seconds=get_settings().lease_seconds)
+    with session_scope() as session:
+        result = session.exec(  # type: ignore[call-overload]
+            update(Run)
+            .where(
+                col(Run.id) == run_id,
+                col(Run.status).in_([RunStatus.queued, RunStatus.running]),
+                or_(
+                    col(Run.lease_owner).is_(None),
+                    col(Run.lease_expires_at) < now,
+                    col(Run.lease_owner) == owner,
+                ),
+            )
+            .values(
+                lease_owner=owner,
+                lease_expires_at=now + lease,
+                heartbeat_at=now,
+                executions=Run.executions + 1,
+            )
+        )
+        return bool(result.rowcount == 1)
+
+
+def renew_lease(run_id: str, owner: str) -> bool:
+    """Extend the lease; False when it is no longer ours."""
+    now = utcnow()
+    lease = timedelta(seconds=get_settings().lease_seconds)
+    with session_scope() as session:
+        result = session.exec(  # type: ignore[call-overload]
+            update(Run)
+            .where(col(Run.id) == run_id, col(Run.lease_owner) == owner)
+            .values(lease_expires_at=now + lease, heartbeat_at=now)
+        )
+        return bool(result.rowcount == 1)
+
+
+def release_lease(run_id: str, owner: str) -> None:
+    with session_scope() as session:
+        session.exec(  # type: ignore[call-overload]
+            update(Run)
+            .where(col(Run.id) == run_id, col(Run.lease_owner) == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+
+class _Heartbeat(threading.Thread):
+    """Renews a lease every third of its length until stopped."""
+
+    def __init__(self, run_id: str, owner: str) -> None:
+        super().__init__(name=f"forgeyard-heartbeat-{run_id}", daemon=True)
+        self.run_id, self.owner = run_id, owner
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = get_settings().lease_seconds / 3
+        while not self.stopped.wait(interval):
+            try:
+                if not renew_lease(self.run_id, self.owner):
+                    log.error("run %s: lease lost to another worker", self.run_id)
+                    return
+            except Exception:  # noqa: BLE001 - a database blip; try again next beat
+                log.exception("run %s: heartbeat failed", self.run_id)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+
+
+# -- execution --------------------------------------------------------------------
+def process_run(run_id: str) -> Run | None:
+    """Execute or resume ``run_id`` under its lease; what a worker task does.
+
+    Returns the run as it stands afterwards, or None when there was nothing to
+    do here: no such run, already finished, waiting for a decision, or held
+    by another live worker.
+    """
+    try:
+        run = get_run(run_id)
+    except RunNotFound:
+        log.warning("run %s: not in the database, message dropped", run_id)
+        return None
+    if run.status.finished or run.status == RunStatus.waiting_approval:
+        log.info("run %s is %s: nothing to do", run_id, run.status.value)
+        return None
+    owner = worker_identity()
+    if not acquire_lease(run_id, owner):
+        log.info("run %s: held by another worker or no longer runnable", run_id)
+        return None
+    heartbeat = _Heartbeat(run_id, owner)
+    heartbeat.start()
+    log.info("run %s (%s): executing as %s", run_id, run.workflow, owner)
+    try:
+        decision = _pending_decision(run_id)
+        resume = None
+        if decision is not None:
+            resume = {"approved": decision.approved, "by": decision.by,
+                      "comment": decision.comment}
+        result = execute_run(run_id, resume=resume, on_step=_stop_if_cancelled)
+        if decision is not None:
+            _consume(decision)
+    finally:
+        heartbeat.stop()
+        release_lease(run_id, owner)
+    log.info("run %s: %s%s", run_id, result.status.value,
+             f" ({result.error})" if result.error else "")
+    if result.status.finished and result.webhook_url:
+        enqueue_webhook(run_id)
+    return result
+
+
+def _stop_if_cancelled(step: Step) -> None:
+    with session_scope() as session:
+        status = session.exec(select(Run.status).where(Run.id == step.run_id)).one()
+    if status == RunStatus.cancelled:
+        raise RunCancelled(f"run {step.run_id} was cancelled")
+
+
+def _pending_decision(run_id: str) -> Approval | None:
+    with session_scope() as session:
+        return session.exec(
+            select(Approval)
+            .where(Approval.run_id == run_id, col(Approval.consumed_at).is_(None))
+            .order_by(col(Approval.id).desc())
+        ).first()
+
+
+def _consume(decision: Approval) -> None:
+    with session_scope() as session:
+        session.exec(  # type: ignore[call-overload]
+            update(Approval).where(col(Approval.id) == decision.id).values(consumed_at=utcnow())
+        )
+
+
+# -- requests from the API ------------------------------------------------------------
+def queue_decision(
+    run_id: str, *, tenant_id: str, approved: bool, by: str, comment: str | None = None
+) -> Run:
+    """Record an approval decision and hand the run to a worker to carry it out.
+
+    Raises:
+        RunNotFound: no such run for this tenant.
+        RunStateError: the run is not waiting for an approval (or was just decided).
+    """
+    now = utcnow()
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.tenant_id != tenant_id:
+            raise RunNotFound(f"No run `{run_id}`.")
+        node = (run.pending_approval or {}).get("node")
+        # Conditional on the state, so of two racing decisions exactly one wins.
+        result = session.exec(  # type: ignore[call-overload]
+            update(Run)
+            .where(col(Run.id) == run_id, col(Run.status) == RunStatus.waiting_approval)
+            .values(status=RunStatus.queued, enqueued_at=now, updated_at=now)
+        )
+        if result.rowcount != 1:
+            raise RunStateError(
+                f"Run `{run_id}` is {run.status.value}, not waiting for an approval."
+            )
+        session.exec(  # type: ignore[call-overload]
+            update(Approval)
+            .where(col(Approval.run_id) == run_id, col(Approval.consumed_at).is_(None))
+            .values(consumed_at=now)
+        )
+        session.add(Approval(run_id=run_id, node=node, approved=approved, by=by, comment=comment))
+    enqueue(run_id)
+    return get_run(run_id)
+
+
+def cancel_run(run_id: str, *, tenant_id: str, by: str) -> Run:
+    """Cancel an unfinished run; a worker executing it stops after its current step.
+
+    Raises:
+        RunNotFound: no such run for this tenant.
+        RunStateError: the run has already finished.
+    """
+    now = utcnow()
+    with session_scope() as session:
+        result = session.exec(  # type: ignore[call-overload]
+            update(Run)
+            .where(
+                col(Run.id) == run_id,
+                col(Run.tenant_id) == tenant_id,
+                col(Run.status).in_(UNFINISHED),
+            )
+            .values(
+                status=RunStatus.cancelled, error=f"cancelled by {by}", pending_approval=None,
+                finished_at=now, updated_at=now,
+            )
+        )
+        cancelled = result.rowcount == 1
+    run = get_run(run_id, tenant_id=tenant_id)
+    if not cancelled:
+        raise RunStateError(
+            f"Run `{run_id}` is already {run.status.value}; only queued, running or "
+            "waiting runs can be cancelled."
+        )
+    if run.webhook_url:
+        enqueue_webhook(run_id)
+    return run
+
+
+# -- sweeper ------------------------------------------------------------------------
+def sweep() -> list[str]:
+    """Enqueue every run that should be executing but that no worker holds.
+
+    * running, lease expired: its worker died; enqueued once per expiry.
+    * queued, no live lease, last enqueued long ago: its message was lost.
+    Returns the ids enqueued.
+    """
+    settings = get_settings()
+    now = utcnow()
+    stale = now - timedelta(seconds=settings.requeue_after_seconds)
+    lease_free = or_(col(Run.lease_owner).is_(None), col(Run.lease_expires_at) < now)
+    not_sent_since = or_(
+        col(Run.enqueued_at).is_(None),
+        col(Run.enqueued_at) < stale,
+        col(Run.enqueued_at) < col(Run.lease_expires_at),
+    )
+    dead_worker = and_(
+        col(Run.status) == RunStatus.running,
+        col(Run.lease_owner).is_not(None),
+        col(Run.lease_expires_at) < now,
+        not_sent_since,
+    )
+    lost_message = and_(
+        col(Run.status) == RunStatus.queued,
+        lease_free,
+        or_(
+            and_(col(Run.enqueued_at).is_(None), col(Run.created_at) < stale),
+            col(Run.enqueued_at) < stale,
+            col(Run.enqueued_at) < col(Run.lease_expires_at),
+        ),
+    )
+    with session_scope() as session:
+        rows: list[Any] = list(
+            session.exec(
+                select(Run.id, Run.status).where(or_(dead_worker, lost_message)).limit(500)
+            )
+        )
+        if rows:
+            session.exec(  # type: ignore[call-overload]
+                update(Run).where(col(Run.id).in_([r[0] for r in rows])).values(enqueued_at=now)
+            )
+        webhooks = list(
+            session.exec(
+                select(Run.id).where(
+                    col(Run.status).in_([RunStatus.succeeded, RunStatus.failed,
+                                         RunStatus.cancelled]),
+                    col(Run.webhook_url).is_not(None),
+                    col(Run.webhook_delivered_at).is_(None),
+                    Run.webhook_attempts == 0,
+                    col(Run.finished_at) < stale,
+                ).limit(500)
+            )
+        )
+    for run_id, status in rows:
+        why = "worker lease expired" if status == RunStatus.running else "message not picked up"
+        log.warning("sweeper: run %s re-enqueued (%s)", run_id, why)
+        enqueue(run_id)
+    for run_id in webhooks:
+        log.warning("sweeper: webhook of run %s re-enqueued", run_id)
+        enqueue_webhook(run_id)
+    return [r[0] for r in rows]
