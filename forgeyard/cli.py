@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,7 @@ def _user_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from agents.runner import RunError
+        from forgeyard.stack import StackError
         from forgeyard.tenants import TenantError
         from serving import ServingError
         from workflows.catalog import UnknownWorkflowError
@@ -57,8 +59,10 @@ def _user_errors(fn: F) -> F:
             RunError,
             ServingError,
             TenantError,
+            StackError,
             FileNotFoundError,
             ValueError,
+            TimeoutError,
         )
         try:
             return fn(*args, **kwargs)
@@ -211,26 +215,55 @@ def _drive(run_id: str, *, approve: bool | None, by: str, model: Any = None) -> 
 @app.command("demo")
 @_user_errors
 def demo() -> None:
-    """The main job: book a container with the logistics workflow on a local model."""
-    from agents.runner import start_run
+    """The main job: book a container through the HTTP API, a worker and a local model."""
+    from agents.runner import get_run
     from agents.trace import load_trace
-    from forgeyard.console import print_trace
+    from forgeyard.console import print_run, print_trace
     from forgeyard.db import upgrade
-    from forgeyard.demo import DEMO_INPUT, bookings_of, model_server
-    from workflows.catalog import resolve
+    from forgeyard.demo import book_over_http, bookings_of, demo_key
+    from forgeyard.stack import Stack
 
     upgrade()
-    loaded = resolve("logistics_booking")
-    with model_server() as model:
-        record = start_run(loaded, _read_json(DEMO_INPUT))
-        console.print(f"run [bold]{record.id}[/] of `{loaded.spec.name}` on {DEMO_INPUT.name}")
-        _drive(record.id, approve=True, by="demo", model=model)
+    token = demo_key()
+    with Stack(workers=1).running() as stack:
+        final = book_over_http(stack.api_url, token)
+    record = get_run(final["id"])
+    print_run(record)
     print_trace(load_trace(record.id))
     references = bookings_of(record.id)
     console.print(f"bookings recorded for this run: {len(references)} {references}")
     console.print(f"inspect it again with: forgeyard runs show {record.id} --full")
-    if len(references) != 1:
+    if record.status != "succeeded" or len(references) != 1:
         raise typer.Exit(1)
+
+
+@app.command("up")
+@_user_errors
+def up(
+    workers: Annotated[int, typer.Option(help="Worker processes (one run each at a time).")] = 2,
+) -> None:
+    """Start a site on this machine: model server, Redis if needed, the API and workers."""
+    from forgeyard.db import upgrade
+    from forgeyard.stack import Stack
+
+    upgrade()
+    # The pieces run in their own process groups: `kill` of this command must
+    # stop them too, so SIGTERM takes the Ctrl-C path.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with Stack(workers=workers, echo_logs=True).running() as stack:
+            console.print(
+                f"[bold green]Forgeyard is up[/]: API {stack.api_url}, model "
+                f"{stack.model_base_url}; create a key with `forgeyard tenants create NAME` "
+                "and `forgeyard keys create NAME`. Ctrl-C stops everything."
+            )
+            stack.wait()
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 # -- runs -----------------------------------------------------------------------
@@ -316,8 +349,10 @@ def tenants_create(
     from forgeyard.tenants import create_tenant
 
     tenant = create_tenant(tenant_id, name)
-    console.print(f"tenant [bold]{tenant.id}[/] created; give it a key with "
-                  f"`forgeyard keys create {tenant.id}`")
+    console.print(
+        f"tenant [bold]{tenant.id}[/] created; give it a key with "
+        f"`forgeyard keys create {tenant.id}`"
+    )
 
 
 @tenants_app.command("list")
@@ -339,8 +374,10 @@ def keys_create(
     from forgeyard.tenants import create_key
 
     key = create_key(tenant_id, name)
-    err_console.print(f"key [bold]{key.id}[/] for tenant `{key.tenant_id}` "
-                      "(shown once; send it as `Authorization: Bearer <key>`):")
+    err_console.print(
+        f"key [bold]{key.id}[/] for tenant `{key.tenant_id}` "
+        "(shown once; send it as `Authorization: Bearer <key>`):"
+    )
     sys.stdout.write(key.token + "\n")
 
 
@@ -380,9 +417,11 @@ def api(
     settings = get_settings()
     upgrade()
     host, port = host or settings.api_host, port or settings.api_port
-    console.print(f"API on http://{host}:{port} (docs at /docs), database "
-                  f"{_safe_url(settings.resolved_database_url)}, broker "
-                  f"{_safe_url(settings.broker_url)}")
+    console.print(
+        f"API on http://{host}:{port} (docs at /docs), database "
+        f"{_safe_url(settings.resolved_database_url)}, broker "
+        f"{_safe_url(settings.broker_url)}"
+    )
     uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
 
 
@@ -402,11 +441,18 @@ def worker(
 
     settings = get_settings()
     upgrade()
-    console.print(f"worker on queue `{settings.queue}` of {_safe_url(settings.broker_url)}, "
-                  f"database {_safe_url(settings.resolved_database_url)}, "
-                  f"sweeper {'on' if beat else 'off'}")
-    argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", f"--pool={pool}",
-            f"--queues={settings.queue}"]
+    console.print(
+        f"worker on queue `{settings.queue}` of {_safe_url(settings.broker_url)}, "
+        f"database {_safe_url(settings.resolved_database_url)}, "
+        f"sweeper {'on' if beat else 'off'}"
+    )
+    argv = [
+        "worker",
+        f"--loglevel={loglevel}",
+        f"--concurrency={concurrency}",
+        f"--pool={pool}",
+        f"--queues={settings.queue}",
+    ]
     if beat:
         argv += ["--beat", f"--schedule={settings.data_dir / 'celerybeat-schedule'}"]
     celery_app.worker_main(argv)
