@@ -61,26 +61,20 @@ class Tool:
             return self.fn(**kwargs, ctx=ctx)
         return self.fn(**kwargs)
 
+    def _arguments(self) -> list[inspect.Parameter]:
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        params = inspect.signature(self.fn).parameters.values()
+        return [p for p in params if p.name != "ctx" and p.kind in named]
+
     @property
     def parameters(self) -> list[str]:
-        """Names of the arguments a node must map (``ctx`` excluded)."""
-        sig = inspect.signature(self.fn)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "ctx" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        ]
+        """Names of the arguments a node may map (``ctx`` excluded)."""
+        return [p.name for p in self._arguments()]
 
     @property
     def required_parameters(self) -> list[str]:
-        sig = inspect.signature(self.fn)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "ctx"
-            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-            and p.default is p.empty
-        ]
+        """The arguments without a default: a node must map them."""
+        return [p.name for p in self._arguments() if p.default is p.empty]
 
 
 class ToolRegistry:

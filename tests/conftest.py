@@ -34,15 +34,19 @@ def _use_database(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> 
     db.upgrade(url)
 
 
+def _forget_database() -> None:
+    db.get_engine().dispose()
+    db.get_engine.cache_clear()
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def sqlite_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A migrated SQLite database in a temporary directory."""
     url = f"sqlite:///{tmp_path / 'forgeyard.db'}"
     _use_database(monkeypatch, url, tmp_path)
     yield url
-    db.get_engine().dispose()
-    db.get_engine.cache_clear()
-    get_settings.cache_clear()
+    _forget_database()
 
 
 @pytest.fixture
@@ -60,9 +64,7 @@ def postgres_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     url = f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
     _use_database(monkeypatch, url, tmp_path)
     yield url
-    db.get_engine().dispose()
-    db.get_engine.cache_clear()
-    get_settings.cache_clear()
+    _forget_database()
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.close()
 
