@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import jsonschema
@@ -97,6 +98,19 @@ class ModelClient:
             timeout=s.model_timeout_seconds,
             # Retries are ours: we count them and name the URL when we give up.
             max_retries=0,
+        )
+
+    @classmethod
+    def default(cls) -> ModelClient:
+        """The client for the configured server, shared (building one costs ~20 ms)."""
+        s = get_settings()
+        return _shared_client(
+            s.model_base_url,
+            s.model_name,
+            s.model_api_key,
+            s.model_timeout_seconds,
+            s.model_connect_retries,
+            s.model_retry_backoff_seconds,
         )
 
     def complete(
@@ -206,6 +220,21 @@ class ModelClient:
                 f"model output does not match the schema at {where}: {first.message}", call
             )
         return value
+
+
+@lru_cache(maxsize=8)
+def _shared_client(
+    base_url: str, model: str, api_key: str, timeout: float, tries: int, backoff: float
+) -> ModelClient:
+    settings = Settings(
+        model_base_url=base_url,
+        model_name=model,
+        model_api_key=api_key,
+        model_timeout_seconds=timeout,
+        model_connect_retries=tries,
+        model_retry_backoff_seconds=backoff,
+    )
+    return ModelClient(settings=settings)
 
 
 def _server_message(exc: openai.APIStatusError) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jsonschema
@@ -169,9 +170,16 @@ def list_runs(*, limit: int = 50, tenant_id: str | None = None) -> list[Run]:
 
 def pinned_spec(run: Run) -> LoadedSpec:
     """The exact spec a run started with (from the database, never from disk)."""
+    return _spec_by_hash(run.spec_hash)
+
+
+@lru_cache(maxsize=256)
+def _spec_by_hash(spec_hash: str) -> LoadedSpec:
+    # A content hash names immutable content, so the parsed spec can be kept.
     with session_scope() as session:
-        record = session.get(WorkflowSpecRecord, run.spec_hash)
-    assert record is not None, f"spec {run.spec_hash} of run {run.id} is missing"
+        record = session.get(WorkflowSpecRecord, spec_hash)
+    if record is None:
+        raise RunError(f"the spec {spec_hash} a run started with is missing from the database")
     return load_spec_text(record.source, filename=record.source_path or f"<spec {record.hash}>")
 
 
@@ -195,7 +203,7 @@ def execute_run(
     loaded = pinned_spec(run)
     recorder = StepRecorder(run.id, adapter=adapter, on_step=on_step)
     services = RunServices(
-        run_id=run.id, model=model or ModelClient(), recorder=recorder, adapter=adapter
+        run_id=run.id, model=model or ModelClient.default(), recorder=recorder, adapter=adapter
     )
     _set_status(run.id, RunStatus.running, started=True)
     graph_config: RunnableConfig = {
