@@ -205,6 +205,13 @@ class _Checker:
             for key in ("rubric", "text"):
                 if kind in ("llm_judge", "learned") and isinstance(item.get(key), str):
                     self._template(item[key], (*where, key))
+        probes = self.doc.get("probes")
+        if isinstance(probes, dict):
+            for key in ("text_paths", "value_paths"):
+                if isinstance(probes.get(key), list):
+                    for i, path in enumerate(probes[key]):
+                        if isinstance(path, str):
+                            self._path(path, ("probes", key, i))
         penalties = self.doc.get("penalties")
         if isinstance(penalties, list):
             for i, item in enumerate(penalties):

@@ -21,6 +21,7 @@ __all__ = [
     "LLMJudgeGrader",
     "LearnedGrader",
     "Penalty",
+    "Probes",
     "PythonGrader",
     "RewardSpec",
     "StringCheckGrader",
@@ -163,6 +164,29 @@ class Thresholds(_Strict):
     )
 
 
+class Probes(_Strict):
+    """Which hack probes run and which parts of the answer they degrade."""
+
+    names: list[
+        Literal["empty", "echo", "padding", "flattery", "wrong_values", "extreme_values"]
+    ] = Field(
+        default_factory=lambda: [
+            "empty",
+            "echo",
+            "padding",
+            "flattery",
+            "wrong_values",
+            "extreme_values",
+        ]
+    )
+    text_paths: list[str] | None = Field(
+        default=None, description="Prose the policy writes (echo, padding, flattery)."
+    )
+    value_paths: list[str] | None = Field(
+        default=None, description="Values the policy chooses (wrong and extreme values)."
+    )
+
+
 class RewardSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
     version: str = "1"
@@ -173,4 +197,5 @@ class RewardSpec(_Strict):
     combine: Combine = Field(default_factory=Combine)
     penalties: list[Penalty] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
+    probes: Probes = Field(default_factory=Probes)
     group_size: int = Field(default=8, ge=2, description="GRPO group size for the variance check.")
