@@ -297,7 +297,7 @@ class Python(Grader):
             return GraderResult(None, str(reason))
         if not _is_number(value) or isinstance(value, str):
             raise TypeError(f"{self.spec.function} returned {_short(value)}, not a number")
-        return GraderResult(float(value), str(reason)[:_REASON_CHARS])
+        return GraderResult(float(value), str(reason)[:_REASON_CHARS])  # type: ignore[arg-type]
 
 
 def _judge_schema(scale: int) -> dict[str, Any]:

@@ -226,7 +226,7 @@ def _import_one(raw: Any, tenant_id: str) -> None:
     by = raw.get("by")
     if not isinstance(by, str) or not by:
         raise LabelError("missing `by` (who labelled)")
-    common = {"by": by, "tenant_id": tenant_id, "note": raw.get("note")}
+    common: dict[str, Any] = {"by": by, "tenant_id": tenant_id, "note": raw.get("note")}
     if raw.get("kind") == "score":
         score = raw.get("score")
         if not isinstance(score, int | float):

@@ -95,11 +95,12 @@ class RewardModel:
         return self.score(example).total
 
     def _combine(self, results: dict[str, GraderResult]) -> float | None:
-        pairs = [
-            (0.0 if r.error else r.score, g.weight)
-            for g, r in zip(self.graders, results.values(), strict=True)
-            if r.score is not None or r.error
-        ]
+        pairs: list[tuple[float, float]] = []
+        for grader, result in zip(self.graders, results.values(), strict=True):
+            if result.error:
+                pairs.append((0.0, grader.weight))
+            elif result.score is not None:
+                pairs.append((result.score, grader.weight))
         if not pairs:
             return None
         scores = [s for s, _ in pairs]

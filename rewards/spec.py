@@ -164,20 +164,17 @@ class Thresholds(_Strict):
     )
 
 
+ProbeName = Literal["empty", "echo", "padding", "flattery", "wrong_values", "extreme_values"]
+_ALL_PROBES: list[ProbeName] = [
+    "empty", "echo", "padding", "flattery", "wrong_values", "extreme_values",
+]  # fmt: skip
+
+
 class Probes(_Strict):
     """Which hack probes run and which parts of the answer they degrade."""
 
-    names: list[
-        Literal["empty", "echo", "padding", "flattery", "wrong_values", "extreme_values"]
-    ] = Field(
-        default_factory=lambda: [
-            "empty",
-            "echo",
-            "padding",
-            "flattery",
-            "wrong_values",
-            "extreme_values",
-        ]
+    names: list[ProbeName] = Field(
+        default_factory=lambda: list(_ALL_PROBES), description="Probes to run."
     )
     text_paths: list[str] | None = Field(
         default=None, description="Prose the policy writes (echo, padding, flattery)."

@@ -14,7 +14,6 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-
 revision = "0003"
 down_revision = "0001"
 branch_labels = None
