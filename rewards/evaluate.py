@@ -93,8 +93,8 @@ def _probes(
         )
         totals = {name: model.reward(v) for name, v in variants.items()}
         variants_by_example[ex.id] = list(totals.values())
-        if original <= 0.0:
-            continue  # nothing scores below 0: the probe cannot tell anything here
+        if original <= cfg.min_reward:
+            continue  # nothing scores below 0 (or below a cap): the probe tells nothing here
         for name, degraded in totals.items():
             per_probe[name]["applied"] += 1
             # A degraded answer that earns no reward at all (None) is not "lower": TRL
@@ -113,6 +113,7 @@ def _probes(
     applied = sum(p["applied"] for p in per_probe.values())
     not_lower = sum(p["not_lower"] for p in per_probe.values())
     report = {
+        "min_reward": cfg.min_reward,
         "applied": applied,
         "not_lower": not_lower,
         "pass_rate": (applied - not_lower) / applied if applied else None,

@@ -179,6 +179,13 @@ class Probes(_Strict):
     text_paths: list[str] | None = Field(
         default=None, description="Prose the policy writes (echo, padding, flattery)."
     )
+    min_reward: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Probe only answers rewarded above this: an answer already held at a "
+        "penalty's cap cannot score lower, which says nothing about gaming.",
+    )
     value_paths: list[str] | None = Field(
         default=None, description="Values the policy chooses (wrong and extreme values)."
     )
