@@ -75,10 +75,19 @@ class Grader:
         self.weight: float = spec.weight
         self.base_dir = base_dir or Path.cwd()
 
-    def __call__(self, mapping: dict[str, Any], example: Example) -> GraderResult:
-        """Score ``example`` (``mapping`` is ``example.mapping()``, built once per example)."""
+    def __call__(
+        self, mapping: dict[str, Any], example: Example, memo: dict[str, Any] | None = None
+    ) -> GraderResult:
+        """Score ``example``.
+
+        Args:
+            mapping: ``example.mapping()``, built once per example.
+            example: The example.
+            memo: ``when`` results already computed for this example: graders
+                often share one condition (``output.status == 'booked'``).
+        """
         try:
-            if self.spec.when and not expressions.evaluate(self.spec.when, mapping):
+            if self.spec.when and not _condition(self.spec.when, mapping, memo):
                 return GraderResult(None, "does not apply (`when` is false)")
             result = self.grade(mapping, example)
         except Exception as exc:  # noqa: BLE001 - a grader error is recorded, never raised
@@ -93,6 +102,14 @@ class Grader:
 
     def _reference(self, mapping: dict[str, Any]) -> Any:
         return resolve(mapping, self.spec.expected) if self.spec.expected else self.spec.value
+
+
+def _condition(expr: str, mapping: dict[str, Any], memo: dict[str, Any] | None) -> bool:
+    if memo is None:
+        return bool(expressions.evaluate(expr, mapping))
+    if expr not in memo:
+        memo[expr] = bool(expressions.evaluate(expr, mapping))
+    return bool(memo[expr])
 
 
 class FieldMatch(Grader):

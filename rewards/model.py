@@ -77,7 +77,8 @@ class RewardModel:
     def score(self, example: Example) -> Score:
         """Every grader's verdict, their combination and the penalties that apply."""
         mapping = example.mapping()
-        results = {g.name: g(mapping, example) for g in self.graders}
+        memo: dict[str, Any] = {}
+        results = {g.name: g(mapping, example, memo) for g in self.graders}
         base = self._combine(results)
         total, applied = base, []
         for penalty in self.spec.penalties:
