@@ -95,6 +95,10 @@ def eval_(
         str | None,
         typer.Option(help="Recorded runs: `workflow=…,status=succeeded,since=…,limit=…`."),
     ] = None,
+    tasks: Annotated[
+        Path | None,
+        typer.Option(help="With --runs: JSONL of {input, expected} giving runs ground truth."),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Directory for report.json and report.html.")
     ] = None,
@@ -107,7 +111,7 @@ def eval_(
     _db()
     version = _version(spec, tenant)
     evaluation = create_evaluation(
-        version.id, dataset=dataset, runs=runs, tenant_id=version.tenant_id
+        version.id, dataset=dataset, runs=runs, tasks=tasks, tenant_id=version.tenant_id
     )
     with console.status("evaluating") as status:
         record = run_evaluation(

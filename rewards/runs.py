@@ -10,6 +10,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, select
@@ -17,13 +18,48 @@ from sqlmodel import col, select
 from forgeyard.db import session_scope
 from forgeyard.models import Run, RunStatus, Step, StepStatus
 
-__all__ = ["RunFilter", "example_from_run", "examples_from_runs", "task_key"]
+__all__ = ["RunFilter", "example_from_run", "examples_from_runs", "read_expected", "task_key"]
 
 
 def task_key(run_input: Any) -> str:
     """Runs with the same input answer the same task: their GRPO group and pairing key."""
     canonical = json.dumps(run_input, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def read_expected(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Ground truth for runs, by :func:`task_key` of the input, from a tasks JSONL file.
+
+    Each line holds ``input`` (exactly what a run was started with) and
+    ``expected`` — e.g. the logistics task generator's ``to_jsonl`` output.
+
+    Raises:
+        DatasetError: the file cannot be read, or a line is not such an object
+            (naming its line number).
+    """
+    from rewards.errors import DatasetError
+
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise DatasetError(f"cannot read tasks {path}: {exc.strerror or exc}") from None
+    out: dict[str, dict[str, Any]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+        if (
+            not isinstance(raw, dict)
+            or "input" not in raw
+            or not isinstance(raw.get("expected"), dict)
+        ):
+            raise DatasetError(f"{path}:{number}: expected an object with `input` and `expected`")
+        out[task_key(raw["input"])] = raw["expected"]
+    return out
 
 
 @dataclass(frozen=True)

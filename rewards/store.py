@@ -30,7 +30,7 @@ from rewards.records import (
     RewardModelRecord,
     RewardModelStatus,
 )
-from rewards.runs import RunFilter, examples_from_runs
+from rewards.runs import RunFilter, examples_from_runs, read_expected
 
 __all__ = [
     "create_evaluation",
@@ -126,9 +126,13 @@ def create_evaluation(
     *,
     dataset: str | Path | None = None,
     runs: str | None = None,
+    tasks: str | Path | None = None,
     tenant_id: str | None = None,
 ) -> EvaluationRecord:
     """Queue an evaluation of a version on a dataset file or on recorded runs.
+
+    ``tasks`` (with ``runs``) is a JSONL file of ``{"input", "expected"}``
+    giving the runs their ground truth (see :func:`rewards.runs.read_expected`).
 
     Raises:
         ValueError: neither or both of ``dataset`` and ``runs`` given, or a bad run filter.
@@ -141,6 +145,10 @@ def create_evaluation(
     request: dict[str, Any] = (
         {"dataset": str(Path(dataset).resolve())} if dataset is not None else {"runs": runs}
     )
+    if tasks is not None:
+        if runs is None:
+            raise ValueError("--tasks gives recorded runs their ground truth; use it with runs")
+        request["tasks"] = str(Path(tasks).resolve())
     evaluation = EvaluationRecord(
         reward_model_id=record.id, tenant_id=record.tenant_id, request=request
     )
@@ -234,5 +242,6 @@ def _examples(
             since=run_filter.since,
             limit=run_filter.limit,
         )
-    examples = examples_from_runs(run_filter, tenant_id=version.tenant_id)
+    expected = read_expected(request["tasks"]) if request.get("tasks") else None
+    examples = examples_from_runs(run_filter, tenant_id=version.tenant_id, expected=expected)
     return examples, [], [], f"runs: {request['runs']}"

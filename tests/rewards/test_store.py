@@ -101,3 +101,29 @@ def test_evaluation_job_over_runs(any_db) -> None:  # type: ignore[no-untyped-de
     assert report["dataset"]["examples"] == 2 and report["dataset"]["source"].startswith("runs")
     json.dumps(report)
     assert get_version(version.id).status == RewardModelStatus.approved
+
+
+def test_runs_get_ground_truth_from_a_tasks_file(sqlite_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    adder_run(1, 2)
+    adder_run(2, 2)
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(
+        json.dumps({"input": {"a": 1, "b": 2}, "expected": {"sum": 3}})
+        + "\n"
+        + json.dumps({"input": {"a": 2, "b": 2}, "expected": {"sum": 5}})
+        + "\n"
+    )
+    spec = {
+        "name": "sum",
+        "kind": "field_match",
+        "path": "state.total.sum",
+        "expected": "expected.sum",
+    }
+    version = register(loaded(spec, workflow="adder"))
+    ev = run_evaluation(create_evaluation(version.id, runs="limit=10", tasks=tasks).id)
+    assert sorted(e["total"] for e in ev.report["per_example"]) == [0.0, 1.0]
+    with pytest.raises(ValueError, match="use it with runs"):
+        create_evaluation(version.id, dataset=tasks, tasks=tasks)
+    tasks.write_text("{oops\n")
+    with pytest.raises(RewardError, match="tasks.jsonl:1"):
+        run_evaluation(create_evaluation(version.id, runs="limit=10", tasks=tasks).id)
