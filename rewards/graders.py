@@ -324,7 +324,8 @@ def _judge_schema(scale: int) -> dict[str, Any]:
         "required": ["score", "reason"],
         "properties": {
             "score": {"type": "integer", "minimum": 1, "maximum": scale},
-            "reason": {"type": "string", "maxLength": 200},
+            # Short, so a reason fits the judge's token budget and the JSON closes.
+            "reason": {"type": "string", "maxLength": 120},
         },
     }
 
@@ -369,7 +370,8 @@ class LLMJudge(Grader):
         if not scores:
             return GraderResult(None, "grader error", error=errors[0][:_REASON_CHARS])
         mean = sum(scores) / len(scores)
-        reason = f"judge mean {mean:.2f} over {len(scores)} sample(s): {reasons[0]}"
+        failed = f" ({len(errors)} failed: {errors[0][:60]})" if errors else ""
+        reason = f"judge mean {mean:.2f} over {len(scores)} sample(s){failed}: {reasons[0]}"
         return GraderResult(mean, reason[:_REASON_CHARS])
 
     def _client(self) -> Any:

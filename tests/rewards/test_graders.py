@@ -267,6 +267,7 @@ def test_llm_judge_averages_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     }
     result = grade(g)
     assert result.score == pytest.approx((1.0 + 0.5) / 2)
+    assert "over 2 sample(s) (1 failed: RuntimeError: down)" in result.reason
     assert "Booking BK-1" in judge.calls[0]["messages"][1]["content"]
     assert judge.calls[0]["schema"]["properties"]["score"]["maximum"] == 5
     assert [c["seed"] for c in judge.calls] == [0, 1, 2]

@@ -19,16 +19,13 @@ PAIRS = [
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from serving.tiny import build_tiny_model
-
+def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("rm")
-    base = build_tiny_model(root / "tiny")
     pairs = root / "pairs.jsonl"
     pairs.write_text(
         "".join(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n" for p, c, r in PAIRS)
     )
-    result = train_reward_model(pairs, root / "rm", base=base, max_steps=10)
+    result = train_reward_model(pairs, root / "rm", base=tiny_model_dir, max_steps=10)
     assert result["pairs"] == 4 and result["accuracy"] == 1.0
     return root / "rm"
 
