@@ -102,3 +102,11 @@ def test_progress_is_reported() -> None:
     seen: list[float] = []
     evaluate(model(QUOTE), answers(), progress=lambda f, _m: seen.append(f))
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_probes_skip_answers_at_or_below_min_reward() -> None:
+    rm = model(QUOTE, REF, probes={"min_reward": 0.6})
+    report = evaluate(rm, answers())
+    # b and c (0.5) and d (0) are not probed; the three right answers are.
+    assert report["hack_probes"]["min_reward"] == 0.6
+    assert report["hack_probes"]["per_probe"]["empty"]["applied"] == 3

@@ -58,3 +58,33 @@ def test_pairs_from_a_labelled_dataset(tmp_path: Path) -> None:
         [Preference("a", "b")],
     )
     assert read_pairs(path) == [{"chosen": "p\ngood", "rejected": "p\nbad"}]
+
+
+def test_train_rm_command(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from forgeyard.cli import app
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"chosen": "good", "rejected": "bad"}) + "\n")
+    out = tmp_path / "rm"
+    result = CliRunner().invoke(
+        app,
+        [
+            "rewards",
+            "train-rm",
+            str(pairs),
+            "--out",
+            str(out),
+            "--base",
+            str(tiny_model_dir),
+            "--steps",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "trained on 1 pairs for 2 steps" in result.output and (out / "config.json").exists()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    failed = CliRunner().invoke(app, ["rewards", "train-rm", str(empty), "--out", str(out)])
+    assert failed.exit_code == 2 and "no preference pairs" in failed.output

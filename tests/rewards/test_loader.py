@@ -88,3 +88,8 @@ def test_duplicate_names_and_unknown_fields() -> None:
 def test_unreadable_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(RewardSpecError, match="cannot read"):
         load_reward_spec(tmp_path / "missing.yaml")
+
+
+def test_probe_paths_are_checked() -> None:
+    with pytest.raises(RewardSpecError, match="probes.text_paths"):
+        loaded(probes={"text_paths": ["answer.text"]})
