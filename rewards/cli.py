@@ -22,7 +22,10 @@ labels_app = typer.Typer(help="Human labels as JSONL.", no_args_is_help=True)
 app.add_typer(labels_app, name="labels")
 
 F = TypeVar("F", bound=Callable[..., Any])
-Tenant = Annotated[str, typer.Option(help="Tenant the reward model and labels belong to.")]
+Tenant = Annotated[
+    str | None,
+    typer.Option(help="Tenant (default: a spec file's own `tenant`; for labels `default`)."),
+]
 
 
 def _user_errors(fn: F) -> F:
@@ -54,7 +57,7 @@ def _version(spec: str, tenant: str | None) -> Any:
 
     if Path(spec).exists():
         return register(load_reward_spec(spec), tenant_id=tenant)
-    return get_version(spec, tenant_id=tenant)
+    return get_version(spec, tenant_id=tenant)  # no --tenant: any tenant (operators)
 
 
 @app.command("validate")
@@ -102,7 +105,7 @@ def eval_(
     out: Annotated[
         Path | None, typer.Option(help="Directory for report.json and report.html.")
     ] = None,
-    tenant: Tenant = "default",
+    tenant: Tenant = None,
 ) -> None:
     """Evaluate a reward model: scores, agreement with labels, hack probes, approval."""
     from rewards.report import render_html
@@ -167,7 +170,7 @@ def show(
     html: Annotated[
         Path | None, typer.Option(help="Write the latest evaluation's HTML report here.")
     ] = None,
-    tenant: Tenant = "default",
+    tenant: Tenant = None,
 ) -> None:
     """List stored versions, or show one with its latest evaluation."""
     from rewards.report import render_html
@@ -175,7 +178,7 @@ def show(
 
     _db()
     if spec is None:
-        for v in list_versions(tenant_id=tenant):
+        for v in list_versions(tenant_id=tenant):  # no --tenant: every tenant's
             console.print(
                 f"{v.id}  {v.name} v{v.version}  {v.hash[:12]}  {v.workflow}  {v.status.value}"
             )
@@ -209,7 +212,7 @@ def label(
     example: Annotated[bool, typer.Option(help="ANSWER is a dataset example id.")] = False,
     workflow: Annotated[str | None, typer.Option(help="Workflow of example labels.")] = None,
     note: Annotated[str | None, typer.Option()] = None,
-    tenant: Tenant = "default",
+    tenant: Tenant = None,
 ) -> None:
     """Label a run: a score, or a preference for it over another run of the same task."""
     from rewards.labels import add_preference, add_score
@@ -219,12 +222,13 @@ def label(
     _db()
     if score is not None:
         ids = {"example_id": answer} if example else {"run_id": answer}
-        add_score(score=score, by=by, tenant_id=tenant, workflow=workflow, note=note, **ids)
+        add_score(score=score, by=by, tenant_id=tenant or "default", workflow=workflow,
+                  note=note, **ids)  # fmt: skip
         console.print(f"labelled {answer}: {score:g} (by {by})")
     else:
         assert over is not None
         add_preference(chosen=answer, rejected=over, by=by, runs=not example,
-                       tenant_id=tenant, workflow=workflow, note=note)  # fmt: skip
+                       tenant_id=tenant or "default", workflow=workflow, note=note)  # fmt: skip
         console.print(f"labelled {answer} preferred over {over} (by {by})")
 
 
@@ -233,26 +237,27 @@ def label(
 def labels_export(
     file: Annotated[Path, typer.Argument(help="JSONL file to write.", dir_okay=False)],
     workflow: Annotated[str | None, typer.Option()] = None,
-    tenant: Tenant = "default",
+    tenant: Tenant = None,
 ) -> None:
     """Write the tenant's labels as JSONL."""
     from rewards.labels import export_labels
 
     _db()
-    console.print(f"exported {export_labels(file, tenant_id=tenant, workflow=workflow)} labels")
+    count = export_labels(file, tenant_id=tenant or "default", workflow=workflow)
+    console.print(f"exported {count} labels")
 
 
 @labels_app.command("import")
 @_user_errors
 def labels_import(
     file: Annotated[Path, typer.Argument(help="JSONL file to read.", dir_okay=False)],
-    tenant: Tenant = "default",
+    tenant: Tenant = None,
 ) -> None:
     """Read labels from JSONL; bad lines are reported with their number and skipped."""
     from rewards.labels import import_labels
 
     _db()
-    count, problems = import_labels(file, tenant_id=tenant)
+    count, problems = import_labels(file, tenant_id=tenant or "default")
     for p in problems:
         err_console.print(f"[yellow]skipped[/] {escape(str(p))}")
     console.print(f"imported {count} labels, skipped {len(problems)} line(s)")

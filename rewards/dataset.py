@@ -82,6 +82,8 @@ def parse_dataset(lines: Iterable[str], *, source: str = "<dataset>") -> Dataset
     """Parse JSONL lines (see the module docstring)."""
     ds = Dataset(source=source)
     seen: set[str] = set()
+    # Preferences may come before the examples they name: checked at the end.
+    pending: list[tuple[int, Preference]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -92,7 +94,7 @@ def parse_dataset(lines: Iterable[str], *, source: str = "<dataset>") -> Dataset
             continue
         try:
             if isinstance(raw, dict) and "chosen" in raw:
-                ds.preferences.append(_preference(raw))
+                pending.append((number, _preference(raw)))
                 continue
             example = _example(raw)
         except ValueError as exc:
@@ -104,16 +106,15 @@ def parse_dataset(lines: Iterable[str], *, source: str = "<dataset>") -> Dataset
         seen.add(example.id)
         ds.examples.append(example)
     known = {ex.id for ex in ds.examples}
-    kept = []
-    for pref in ds.preferences:
+    for number, pref in pending:
         missing = [i for i in (pref.chosen, pref.rejected) if i not in known]
         if missing:
             ds.problems.append(
-                LineProblem(source, 0, f"preference names unknown example(s) {missing}")
+                LineProblem(source, number, f"preference names unknown example(s) {missing}")
             )
         else:
-            kept.append(pref)
-    ds.preferences = kept
+            ds.preferences.append(pref)
+    ds.problems.sort(key=lambda p: p.line)
     return ds
 
 

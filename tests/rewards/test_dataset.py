@@ -41,3 +41,10 @@ def test_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_unreadable_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(DatasetError, match="cannot read"):
         read_dataset(tmp_path / "none.jsonl")
+
+
+def test_preference_naming_an_unknown_example_keeps_its_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"chosen": "a", "rejected": "zz"}) + "\n" + json.dumps({"id": "a"}))
+    ds = read_dataset(path)
+    assert ds.preferences == [] and ds.problems[0].line == 1 and "zz" in ds.problems[0].message
