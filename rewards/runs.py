@@ -18,7 +18,14 @@ from sqlmodel import col, select
 from forgeyard.db import session_scope
 from forgeyard.models import Run, RunStatus, Step, StepStatus
 
-__all__ = ["RunFilter", "example_from_run", "examples_from_runs", "read_expected", "task_key"]
+__all__ = [
+    "RunFilter",
+    "example_from_run",
+    "examples_from_runs",
+    "load_run_example",
+    "read_expected",
+    "task_key",
+]
 
 
 def task_key(run_input: Any) -> str:
@@ -140,6 +147,21 @@ def example_from_run(run: Run, steps: list[Step], expected: dict[str, Any] | Non
         task={"run_status": run.status.value, "workflow": run.workflow},
         group=task_key(run.input),
     )
+
+
+def load_run_example(
+    run_id: str, *, tenant_id: str | None = None, expected: dict[str, Any] | None = None
+) -> Any:
+    """The example of one recorded run, by id (tenant-scoped when ``tenant_id`` is given).
+
+    Raises:
+        RunNotFound: no such run for the tenant.
+    """
+    from agents.runner import get_run
+    from agents.trace import load_trace
+
+    run = get_run(run_id, tenant_id=tenant_id)
+    return example_from_run(run, load_trace(run_id), expected)
 
 
 def examples_from_runs(

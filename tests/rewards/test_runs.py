@@ -40,3 +40,15 @@ def test_run_filter_parsing() -> None:
         RunFilter.parse("colour=red")
     with pytest.raises(ValueError):
         RunFilter.parse("status=sleeping")
+
+
+def test_score_one_recorded_run_by_id(sqlite_db) -> None:  # type: ignore[no-untyped-def]
+    from agents.runner import RunNotFound
+    from rewards.runs import load_run_example
+
+    run = adder_run(1, 2)
+    rm = model(*ADDER_RM["graders"], workflow="adder")
+    score = rm.score(load_run_example(run.id, expected={"sum": 3}))
+    assert score.total == 1.0 and score.graders["sum"].score == 1.0
+    with pytest.raises(RunNotFound):
+        load_run_example(run.id, tenant_id="acme")
