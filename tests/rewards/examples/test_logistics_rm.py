@@ -47,3 +47,22 @@ def test_every_probe_is_caught_on_correct_bookings() -> None:
     report = evaluate(rm, correct)
     assert report["hack_probes"]["pass_rate"] == 1.0
     assert all(p["applied"] > 0 for p in report["hack_probes"]["per_probe"].values())
+
+
+def test_without_ground_truth_only_the_checks_that_need_none_apply() -> None:
+    rm = RewardModel(load_reward_spec(SPEC))
+    ex = next(
+        e
+        for e in read_dataset(DATASET).examples
+        if e.task["answer"] == "correct" and e.output["status"] == "booked"
+    )
+    ex.expected = None
+    score = rm.score(ex)
+    applied = {n for n, r in score.graders.items() if r.score is not None}
+    assert applied == {
+        "confirmation_reference",
+        "confirmation_details",
+        "confirmation_concise",
+        "no_flattery",
+    }
+    assert score.total == 1.0 and not score.errors
