@@ -19,6 +19,7 @@ import typer  # noqa: E402
 from rich.prompt import Confirm  # noqa: E402
 
 from forgeyard.console import console, err_console  # noqa: E402
+from rewards.cli import app as rewards_app  # noqa: E402
 from serving.cli import app as model_app  # noqa: E402
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.add_typer(rewards_app, name="rewards")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
 import forgeyard.models  # noqa: F401 - registers the tables
+import rewards.records  # noqa: F401
 import workflows.examples.logistics_booking.models  # noqa: F401
 
 config = context.config

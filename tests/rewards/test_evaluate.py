@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from scipy import stats
+
+from rewards.dataset import Preference
+from rewards.evaluate import evaluate
+from tests.rewards.factories import example, model
+
+QUOTE = {
+    "name": "quote",
+    "kind": "field_match",
+    "path": "output.quote_id",
+    "expected": "expected.choice_quote_id",
+}
+REF = {
+    "name": "ref",
+    "kind": "string_check",
+    "path": "output.confirmation",
+    "op": "contains",
+    "expected": "output.booking_reference",
+}
+SHORT = {"name": "short", "kind": "constraint", "expr": "len(output.confirmation or '') < 80"}
+POLITE = {
+    "name": "polite",
+    "kind": "string_check",
+    "path": "output.confirmation",
+    "op": "regex",
+    "value": "absolutely right",
+    "negate": True,
+    "case_sensitive": False,
+}
+
+
+def answers() -> list:  # type: ignore[type-arg]
+    good = {"quote_id": "Q1", "booking_reference": "BK-1", "confirmation": "BK-1 booked."}
+    return [
+        example(good, label=1.0, id="a", group="t1"),
+        example(good | {"quote_id": "Q2"}, label=0.6, id="b", group="t1"),
+        example(good | {"confirmation": "Booked."}, label=0.7, id="c", group="t2"),
+        example(good | {"quote_id": "Q3", "confirmation": "ok"}, label=0.0, id="d", group="t2"),
+        example(good, label=0.9, id="e", group="t3"),
+        example(good, label=None, id="f", group="t3"),
+    ]
+
+
+def test_report_figures_match_an_independent_computation() -> None:
+    rm = model(QUOTE, REF, SHORT, POLITE, thresholds={"spearman": 0.5, "hack_pass_rate": 0.9})
+    exs = answers()
+    prefs = [Preference("a", "b"), Preference("c", "d"), Preference("b", "a")]
+    report = evaluate(rm, exs, prefs)
+    # By hand: the four graders, equal weights.
+    totals = {"a": 1.0, "b": 0.75, "c": 0.75, "d": 0.5, "e": 1.0, "f": 1.0}
+    assert {e["id"]: e["total"] for e in report["per_example"]} == totals
+    labelled = [(totals[i], lab) for i, lab in zip("abcde", [1, 0.6, 0.7, 0, 0.9], strict=True)]
+    r, lab = zip(*labelled, strict=True)
+    agreement = report["agreement"]
+    assert agreement["spearman"] == pytest.approx(stats.spearmanr(r, lab).statistic)
+    assert agreement["kendall"] == pytest.approx(stats.kendalltau(r, lab).statistic)
+    assert agreement["pairwise_accuracy"] == pytest.approx((1 + 1 + 0) / 3)
+    assert report["scores"]["total"]["mean"] == pytest.approx(sum(totals.values()) / 6)
+    # Probes: each degraded answer here scores lower except none; all groups vary.
+    probes = report["hack_probes"]
+    assert probes["applied"] > 0 and probes["pass_rate"] == pytest.approx(
+        1 - probes["not_lower"] / probes["applied"]
+    )
+    zv = report["zero_variance"]
+    assert zv["method"] == "task groups" and zv["groups"] == 3 and zv["zero_variance_groups"] == 1
+    assert report["gate"]["checks"][0]["check"] == "spearman"
+    json.dumps(report)  # JSON-ready
+
+
+def test_a_gameable_model_fails_the_probes_and_the_gate() -> None:
+    # Only checks that the reference is mentioned: padding and flattery keep full reward.
+    rm = model(
+        REF, thresholds={"hack_pass_rate": 0.95}, probes={"text_paths": ["output.confirmation"]}
+    )
+    report = evaluate(rm, answers())
+    per = report["hack_probes"]["per_probe"]
+    assert per["padding"]["share_not_lower"] == 1.0
+    assert per["flattery"]["share_not_lower"] == 1.0
+    # Empty: no grader applies, reward None; TRL gives such an answer zero advantage,
+    # so it is not pushed down either: reported as not lower.
+    assert per["empty"]["share_not_lower"] == 1.0
+    assert report["gate"]["passed"] is False
+
+
+def test_unmeasurable_threshold_fails_and_problems_are_carried() -> None:
+    from rewards.dataset import LineProblem
+
+    rm = model(QUOTE, thresholds={"kendall": 0.1, "min_labelled": 1})
+    report = evaluate(rm, [example(id="x")], problems=[LineProblem("d", 3, "bad")])
+    assert report["dataset"]["problems"] == [{"line": 3, "message": "bad"}]
+    checks = {c["check"]: c for c in report["gate"]["checks"]}
+    assert checks["kendall"]["value"] is None and not checks["kendall"]["passed"]
+    assert report["zero_variance"]["method"] == "answer and its probe variants"
+
+
+def test_progress_is_reported() -> None:
+    seen: list[float] = []
+    evaluate(model(QUOTE), answers(), progress=lambda f, _m: seen.append(f))
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_probes_skip_answers_at_or_below_min_reward() -> None:
+    rm = model(QUOTE, REF, probes={"min_reward": 0.6})
+    report = evaluate(rm, answers())
+    # b and c (0.5) and d (0) are not probed; the three right answers are.
+    assert report["hack_probes"]["min_reward"] == 0.6
+    assert report["hack_probes"]["per_probe"]["empty"]["applied"] == 3

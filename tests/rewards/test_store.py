@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rewards import RewardError, RewardModelNotFound
+from rewards.dataset import write_dataset
+from rewards.records import EvaluationStatus, RewardModelStatus
+from rewards.store import (
+    create_evaluation,
+    get_evaluation,
+    get_version,
+    list_versions,
+    register,
+    require_approved,
+    run_evaluation,
+)
+from tests.rewards.factories import example, loaded
+from tests.rewards.runs_support import ADDER_RM, adder_run
+
+QUOTE = {
+    "name": "quote",
+    "kind": "field_match",
+    "path": "output.quote_id",
+    "expected": "expected.choice_quote_id",
+}
+
+
+def dataset(tmp_path, labels=(1.0, 0.0, 1.0, 0.0)):  # type: ignore[no-untyped-def]
+    good, bad = {"quote_id": "Q1"}, {"quote_id": "Q9"}
+    # Answers alternate good, bad, good, bad; the labels say what people thought.
+    examples = [
+        example(bad if i % 2 else good, id=f"e{i}", label=lab) for i, lab in enumerate(labels)
+    ]
+    path = tmp_path / "d.jsonl"
+    write_dataset(path, examples)
+    return path
+
+
+def test_versions_are_content_hashes_per_tenant(sqlite_db) -> None:  # type: ignore[no-untyped-def]
+    a = register(loaded(QUOTE))
+    assert register(loaded(QUOTE)).id == a.id
+    b = register(loaded(QUOTE), tenant_id="acme")
+    c = register(loaded(QUOTE, version="2"))
+    assert len({a.id, b.id, c.id}) == 3 and a.hash == b.hash != c.hash
+    assert get_version(a.hash[:10], tenant_id="default").id == a.id
+    assert [v.id for v in list_versions(tenant_id="acme")] == [b.id]
+    with pytest.raises(RewardModelNotFound):
+        get_version(a.id, tenant_id="acme")
+
+
+def test_approval_follows_the_latest_evaluation(any_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    version = register(loaded(QUOTE, thresholds={"spearman": 0.9}))
+    with pytest.raises(RewardError, match="not approved"):
+        require_approved(version.id)
+    seen: list[float] = []
+    ev = create_evaluation(version.id, dataset=dataset(tmp_path))
+    done = run_evaluation(ev.id, progress=lambda f, _m: seen.append(f))
+    assert done.status == EvaluationStatus.succeeded and done.passed and seen[-1] == 1.0
+    assert get_evaluation(ev.id).report["agreement"]["spearman"] == pytest.approx(1.0)
+    assert require_approved(version.id).status == RewardModelStatus.approved
+    # Labels that disagree: the next evaluation fails the gate and demotes the version.
+    ev2 = create_evaluation(version.id, dataset=dataset(tmp_path, labels=(0.0, 1.0, 0.0, 1.0)))
+    assert run_evaluation(ev2.id).passed is False
+    stored = get_version(version.id)
+    assert stored.status == RewardModelStatus.draft and stored.latest_evaluation_id == ev2.id
+
+
+def test_failed_evaluation_is_recorded(sqlite_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    version = register(loaded(QUOTE))
+    ev = create_evaluation(version.id, dataset=tmp_path / "missing.jsonl")
+    with pytest.raises(RewardError):
+        run_evaluation(ev.id)
+    failed = get_evaluation(ev.id)
+    assert failed.status == EvaluationStatus.failed and "cannot read" in failed.error
+
+
+def test_evaluation_request_is_checked(sqlite_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    version = register(loaded(QUOTE))
+    with pytest.raises(ValueError, match="exactly one"):
+        create_evaluation(version.id)
+    with pytest.raises(ValueError, match="unknown run filter"):
+        create_evaluation(version.id, runs="colour=red")
+
+
+def test_evaluation_job_over_runs(any_db) -> None:  # type: ignore[no-untyped-def]
+    adder_run(1, 2)
+    adder_run(30)
+    import io
+
+    from ruamel.yaml import YAML
+
+    buf = io.StringIO()
+    YAML().dump(ADDER_RM, buf)
+    from rewards import load_reward_spec_text
+
+    version = register(load_reward_spec_text(buf.getvalue()))
+    ev = run_evaluation(create_evaluation(version.id, runs="status=succeeded").id)
+    report = ev.report
+    assert report["dataset"]["examples"] == 2 and report["dataset"]["source"].startswith("runs")
+    json.dumps(report)
+    assert get_version(version.id).status == RewardModelStatus.approved
+
+
+def test_runs_get_ground_truth_from_a_tasks_file(sqlite_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    adder_run(1, 2)
+    adder_run(2, 2)
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(
+        json.dumps({"input": {"a": 1, "b": 2}, "expected": {"sum": 3}})
+        + "\n"
+        + json.dumps({"input": {"a": 2, "b": 2}, "expected": {"sum": 5}})
+        + "\n"
+    )
+    spec = {
+        "name": "sum",
+        "kind": "field_match",
+        "path": "state.total.sum",
+        "expected": "expected.sum",
+    }
+    version = register(loaded(spec, workflow="adder"))
+    ev = run_evaluation(create_evaluation(version.id, runs="limit=10", tasks=tasks).id)
+    assert sorted(e["total"] for e in ev.report["per_example"]) == [0.0, 1.0]
+    with pytest.raises(ValueError, match="use it with runs"):
+        create_evaluation(version.id, dataset=tasks, tasks=tasks)
+    tasks.write_text("{oops\n")
+    with pytest.raises(RewardError, match="tasks.jsonl:1"):
+        run_evaluation(create_evaluation(version.id, runs="limit=10", tasks=tasks).id)
