@@ -13,6 +13,7 @@ Templates are Jinja2, rendered in a sandbox with strict undefined variables.
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -78,6 +79,19 @@ class _Evaluator(EvalWithCompoundTypes):
         return super()._eval_attribute(node)
 
 
+_local = threading.local()
+
+
+def _evaluator() -> _Evaluator:
+    # Building an evaluator costs far more than most evaluations: keep one per
+    # thread and only swap its names.
+    evaluator = getattr(_local, "evaluator", None)
+    if evaluator is None:
+        # simpleeval adds its compound-type constructors to the dict it is given.
+        evaluator = _local.evaluator = _Evaluator(functions=dict(FUNCTIONS), names={})
+    return evaluator
+
+
 @lru_cache(maxsize=4096)
 def _parse(source: str) -> ast.Expression:
     try:
@@ -116,8 +130,8 @@ def evaluate(source: str, state: Mapping[str, Any]) -> Any:
     """Evaluate ``source`` against ``state``; errors become :class:`ExpressionError`."""
     names = dict(CONSTANTS)
     names.update(state)
-    # simpleeval adds its compound-type constructors to the dict it is given.
-    evaluator = _Evaluator(functions=dict(FUNCTIONS), names=names)
+    evaluator = _evaluator()
+    evaluator.names = names
     try:
         return evaluator.eval(source.strip(), previously_parsed=_parse(source).body)
     except ExpressionError:
