@@ -19,6 +19,7 @@ from agents.runner import InputInvalid, RunNotFound, RunStateError
 from api.registry import SpecNotAllowed, VersionConflict
 from api.schemas import ErrorOut, Problem
 from api.submissions import IdempotencyConflict
+from rewards.errors import DatasetError, LabelError, RewardModelNotFound, RewardSpecError
 from workflows.catalog import UnknownWorkflowError
 from workflows.loader import SpecError
 
@@ -28,12 +29,16 @@ log = logging.getLogger("forgeyard.api")
 STATUS_OF: dict[type[Exception], int] = {
     RunNotFound: status.HTTP_404_NOT_FOUND,
     UnknownWorkflowError: status.HTTP_404_NOT_FOUND,
+    RewardModelNotFound: status.HTTP_404_NOT_FOUND,
     RunStateError: status.HTTP_409_CONFLICT,
     IdempotencyConflict: status.HTTP_409_CONFLICT,
     VersionConflict: status.HTTP_409_CONFLICT,
     InputInvalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
     SpecError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     SpecNotAllowed: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    RewardSpecError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    DatasetError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    LabelError: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 # Declared on routes so the OpenAPI document lists the error answers.
@@ -53,7 +58,7 @@ def error_response(
 def _problems(exc: Exception) -> list[Problem]:
     if isinstance(exc, InputInvalid):
         return [Problem(field=p.field, message=p.message) for p in exc.problems]
-    if isinstance(exc, SpecError):
+    if isinstance(exc, SpecError | RewardSpecError):
         return [Problem(field=p.field or "<spec>", message=p.message, line=p.line)
                 for p in exc.problems]
     return []

@@ -7,7 +7,16 @@ from fastapi import FastAPI
 from api import errors
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics
-from api.routes import health, metrics, run_actions, run_events, runs, workflows
+from api.routes import (
+    health,
+    labels,
+    metrics,
+    reward_models,
+    run_actions,
+    run_events,
+    runs,
+    workflows,
+)
 from forgeyard.settings import apply_offline_environment, get_settings
 
 apply_offline_environment()
@@ -22,7 +31,8 @@ def create_app() -> FastAPI:
         "with a tenant API key: `Authorization: Bearer <key>`.",
     )
     errors.install(app)
-    for module in (health, metrics, workflows, runs, run_actions, run_events):
+    for module in (health, metrics, workflows, runs, run_actions, run_events, labels,
+                   reward_models):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_request_body_bytes)
     app.add_middleware(RequestMetrics)

@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from forgeyard.models import Run, RunStatus, Step
+from rewards.records import (
+    EvaluationRecord,
+    EvaluationStatus,
+    LabelKind,
+    LabelRecord,
+    RewardModelRecord,
+    RewardModelStatus,
+)
+from rewards.runs import RunFilter
 
 
 class Problem(BaseModel):
@@ -154,3 +163,151 @@ class Check(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, Check]
+
+
+# -- reward models ----------------------------------------------------------------
+class RewardModelRegister(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    yaml: str = Field(min_length=1, description="The reward-model spec, as YAML text.")
+
+
+class RewardModelOut(BaseModel):
+    id: str
+    name: str
+    version: str = Field(description="The spec's own label; `hash` is the real version id.")
+    hash: str
+    workflow: str
+    status: RewardModelStatus = Field(description="`approved` while its latest evaluation "
+                                      "met the spec's thresholds.")
+    latest_evaluation_id: str | None
+    created_at: datetime
+    approved_at: datetime | None
+
+    @classmethod
+    def of(cls, record: RewardModelRecord) -> RewardModelOut:
+        return cls(**{name: getattr(record, name) for name in cls.model_fields})
+
+
+class RewardModelDetail(RewardModelOut):
+    spec: str = Field(description="The YAML text of this version.")
+
+    @classmethod
+    def of(cls, record: RewardModelRecord) -> RewardModelDetail:
+        fields = set(cls.model_fields) - {"spec"}
+        return cls(**{name: getattr(record, name) for name in fields}, spec=record.source)
+
+
+class EvaluationCreate(BaseModel):
+    """Evaluate on a labelled dataset (JSONL text) or on this tenant's recorded runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str | None = Field(
+        default=None, min_length=1,
+        description="A labelled dataset as JSONL text (see docs/rewards.md §3).",
+    )
+    runs: str | None = Field(
+        default=None,
+        description="A filter of recorded runs: `workflow=…,status=…,since=ISO-date,limit=…` "
+        "(the workflow defaults to the reward model's; empty: every finished run of it).",
+    )
+    tasks: str | None = Field(
+        default=None, min_length=1,
+        description="With `runs`: JSONL text of `{\"input\": …, \"expected\": …}` lines "
+        "giving the runs their ground truth.",
+    )
+
+    @field_validator("runs")
+    @classmethod
+    def _run_filter(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                RunFilter.parse(value)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"invalid run filter: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EvaluationCreate:
+        if (self.dataset is None) == (self.runs is None):
+            raise ValueError("give exactly one of `dataset` (JSONL text) or `runs` (a filter)")
+        if self.tasks is not None and self.runs is None:
+            raise ValueError("`tasks` gives recorded runs their ground truth; use it with `runs`")
+        return self
+
+
+class EvaluationOut(BaseModel):
+    id: str
+    reward_model_id: str
+    status: EvaluationStatus
+    progress: float = Field(description="Fraction done, 0 to 1.")
+    message: str | None = Field(description="What the evaluation is doing now.")
+    source: dict[str, Any] = Field(
+        description="What is evaluated: `runs` (and whether `tasks` were given) or a dataset."
+    )
+    passed: bool | None = Field(description="Whether the report met the spec's thresholds.")
+    error: str | None
+    report: dict[str, Any] | None = Field(
+        description="The report (docs/rewards.md §5) once succeeded; "
+        "`?format=html` gives it as a page."
+    )
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    links: dict[str, str]
+
+    @classmethod
+    def of(cls, record: EvaluationRecord) -> EvaluationOut:
+        request = record.request
+        # The dataset text can be large; the request is summarised, not echoed.
+        source: dict[str, Any] = (
+            {"runs": request["runs"], "tasks": bool(request.get("tasks") or
+                                                    request.get("tasks_text"))}
+            if "runs" in request
+            else {"dataset": "request" if "dataset_text" in request else "file"}
+        )
+        base = f"/v1/reward-models/{record.reward_model_id}/evaluations/{record.id}"
+        fields = set(cls.model_fields) - {"source", "links"}
+        return cls(**{name: getattr(record, name) for name in fields}, source=source,
+                   links={"self": base, "html": f"{base}?format=html"})
+
+
+# -- labels -------------------------------------------------------------------------
+class LabelCreate(BaseModel):
+    """A score of this run, or a preference for it over another run of the same task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    score: float | None = Field(default=None, ge=0, le=1, description="A score in [0, 1].")
+    preferred_over: str | None = Field(
+        default=None, min_length=1, max_length=32,
+        description="Id of another run of the same workflow and input that this one beats.",
+    )
+    by: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="Who labels; default: the API key's id.",
+    )
+    note: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _one_judgement(self) -> LabelCreate:
+        if (self.score is None) == (self.preferred_over is None):
+            raise ValueError("give exactly one of `score` or `preferred_over`")
+        return self
+
+
+class LabelOut(BaseModel):
+    id: int
+    kind: LabelKind
+    workflow: str | None
+    run_id: str | None = Field(description="The run scored, or the preferred run.")
+    score: float | None
+    rejected_run_id: str | None = Field(description="For a preference: the run it beats.")
+    by: str
+    note: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, record: LabelRecord) -> LabelOut:
+        return cls(**{name: getattr(record, name) for name in cls.model_fields})

@@ -120,6 +120,11 @@ class Settings(BaseSettings):
         default_factory=lambda: ["workflows.examples.logistics_booking.tools"],
         description="Tool modules a spec registered over HTTP may import (importing runs code).",
     )
+    api_reward_grader_modules: list[str] = Field(
+        default_factory=lambda: ["rewards.examples.logistics_booking.graders"],
+        description="Modules whose functions a reward spec registered over HTTP may use as "
+        "`python` graders (importing runs code).",
+    )
     events_poll_seconds: float = Field(
         default=0.25, gt=0, description="How often the event stream looks for new steps."
     )

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from rewards.errors import RewardSpecError, SpecProblem
 from rewards.paths import ROOTS, check_path
@@ -75,6 +75,9 @@ def load_reward_spec_text(source: str, *, filename: str = "<reward spec>") -> Lo
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         problem = SpecProblem(filename, line, "", f"malformed YAML: {exc.problem or exc}")
         raise RewardSpecError([problem]) from None
+    except YAMLError as exc:
+        # Errors without a position, e.g. control characters the reader refuses.
+        raise RewardSpecError([SpecProblem(filename, None, "", f"malformed YAML: {exc}")]) from None
     if not isinstance(doc, dict):
         raise RewardSpecError(
             [SpecProblem(filename, 1, "", "expected a mapping with name, workflow, graders, …")]

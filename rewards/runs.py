@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = [
     "example_from_run",
     "examples_from_runs",
     "load_run_example",
+    "parse_expected",
     "read_expected",
     "task_key",
 ]
@@ -51,6 +53,18 @@ def read_expected(path: str | Path) -> dict[str, dict[str, Any]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise DatasetError(f"cannot read tasks {path}: {exc.strerror or exc}") from None
+    return parse_expected(lines, source=str(path))
+
+
+def parse_expected(lines: Iterable[str], *, source: str = "<tasks>") -> dict[str, dict[str, Any]]:
+    """:func:`read_expected` on JSONL lines already in memory (e.g. sent over HTTP).
+
+    Raises:
+        DatasetError: a line is not an object with ``input`` and ``expected``,
+            naming its line number.
+    """
+    from rewards.errors import DatasetError
+
     out: dict[str, dict[str, Any]] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -58,13 +72,15 @@ def read_expected(path: str | Path) -> dict[str, dict[str, Any]]:
         try:
             raw = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DatasetError(f"{path}:{number}: not valid JSON: {exc.msg}") from None
+            raise DatasetError(f"{source}:{number}: not valid JSON: {exc.msg}") from None
         if (
             not isinstance(raw, dict)
             or "input" not in raw
             or not isinstance(raw.get("expected"), dict)
         ):
-            raise DatasetError(f"{path}:{number}: expected an object with `input` and `expected`")
+            raise DatasetError(
+                f"{source}:{number}: expected an object with `input` and `expected`"
+            )
         out[task_key(raw["input"])] = raw["expected"]
     return out
 

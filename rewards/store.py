@@ -6,19 +6,22 @@ later evaluation that misses them sends it back to ``draft``.  Training will
 ask :func:`require_approved` before it uses a version.
 
 :func:`run_evaluation` takes ids and a progress callback, so the API's worker
-task can be a thin wrapper around it.
+task can be a thin wrapper around it (:func:`process_evaluation`, which
+claims the evaluation first so a redelivered message runs it once).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from forgeyard.db import session_scope
 from forgeyard.models import utcnow
-from rewards.dataset import Preference, read_dataset
+from rewards.dataset import Preference, parse_dataset, read_dataset
 from rewards.errors import RewardError, RewardModelNotFound
 from rewards.evaluate import Progress, evaluate
 from rewards.labels import apply_labels
@@ -30,7 +33,7 @@ from rewards.records import (
     RewardModelRecord,
     RewardModelStatus,
 )
-from rewards.runs import RunFilter, examples_from_runs, read_expected
+from rewards.runs import RunFilter, examples_from_runs, parse_expected, read_expected
 
 __all__ = [
     "create_evaluation",
@@ -38,10 +41,17 @@ __all__ = [
     "get_version",
     "list_versions",
     "loaded_spec",
+    "process_evaluation",
     "register",
     "require_approved",
     "run_evaluation",
 ]
+
+log = logging.getLogger("forgeyard.rewards")
+
+# A dataset or tasks file sent as text (over HTTP) is stored with the request,
+# so a worker on another machine reads the same lines; this names it in reports.
+REQUEST_SOURCE = "<request>"
 
 
 def register(loaded: LoadedRewardSpec, *, tenant_id: str | None = None) -> RewardModelRecord:
@@ -128,27 +138,41 @@ def create_evaluation(
     runs: str | None = None,
     tasks: str | Path | None = None,
     tenant_id: str | None = None,
+    dataset_text: str | None = None,
+    tasks_text: str | None = None,
 ) -> EvaluationRecord:
-    """Queue an evaluation of a version on a dataset file or on recorded runs.
+    """Queue an evaluation of a version on a dataset (file or JSONL text) or on recorded runs.
 
     ``tasks`` (with ``runs``) is a JSONL file of ``{"input", "expected"}``
-    giving the runs their ground truth (see :func:`rewards.runs.read_expected`).
+    giving the runs their ground truth (see :func:`rewards.runs.read_expected`);
+    ``tasks_text`` is the same as text.
 
     Raises:
-        ValueError: neither or both of ``dataset`` and ``runs`` given, or a bad run filter.
+        ValueError: not exactly one of a dataset and runs given, or a bad run filter.
+        DatasetError: ``tasks_text`` has a line that is not an ``{input, expected}`` object.
     """
-    if (dataset is None) == (runs is None):
+    sources = [x for x in (dataset, dataset_text, runs) if x is not None]
+    if len(sources) != 1:
         raise ValueError("evaluate on exactly one of a dataset file or a run filter")
     if runs is not None:
         RunFilter.parse(runs)  # refuse a bad filter now, not in the worker
     record = get_version(reward_model_id, tenant_id=tenant_id)
-    request: dict[str, Any] = (
-        {"dataset": str(Path(dataset).resolve())} if dataset is not None else {"runs": runs}
-    )
-    if tasks is not None:
+    request: dict[str, Any]
+    if dataset is not None:
+        request = {"dataset": str(Path(dataset).resolve())}
+    elif dataset_text is not None:
+        request = {"dataset_text": dataset_text}
+    else:
+        request = {"runs": runs}
+    if tasks is not None or tasks_text is not None:
         if runs is None:
             raise ValueError("--tasks gives recorded runs their ground truth; use it with runs")
-        request["tasks"] = str(Path(tasks).resolve())
+        if tasks is not None:
+            request["tasks"] = str(Path(tasks).resolve())
+        else:
+            assert tasks_text is not None
+            parse_expected(tasks_text.splitlines(), source=REQUEST_SOURCE)  # refuse now
+            request["tasks_text"] = tasks_text
     evaluation = EvaluationRecord(
         reward_model_id=record.id, tenant_id=record.tenant_id, request=request
     )
@@ -173,6 +197,32 @@ def _update(evaluation_id: str, **values: Any) -> EvaluationRecord:
             setattr(record, key, value)
         session.add(record)
     return record
+
+
+def process_evaluation(evaluation_id: str) -> EvaluationRecord | None:
+    """What a worker does with an evaluation id: claim it if queued, run it, never raise.
+
+    Returns the evaluation afterwards (succeeded or failed, its error stored),
+    or None when there was nothing to do: no such evaluation, or another
+    worker already claimed it.
+    """
+    with session_scope() as session:
+        claimed = session.exec(  # type: ignore[call-overload]
+            update(EvaluationRecord)
+            .where(
+                col(EvaluationRecord.id) == evaluation_id,
+                col(EvaluationRecord.status) == EvaluationStatus.queued,
+            )
+            .values(status=EvaluationStatus.running, started_at=utcnow())
+        )
+        if claimed.rowcount != 1:
+            log.info("evaluation %s: not queued (or unknown); nothing to do", evaluation_id)
+            return None
+    try:
+        return run_evaluation(evaluation_id)
+    except Exception:  # noqa: BLE001 - run_evaluation stored the error on the record
+        log.exception("evaluation %s failed", evaluation_id)
+        return get_evaluation(evaluation_id)
 
 
 def run_evaluation(evaluation_id: str, *, progress: Progress | None = None) -> EvaluationRecord:
@@ -234,6 +284,9 @@ def _examples(
     if "dataset" in request:
         ds = read_dataset(request["dataset"])
         return ds.examples, ds.preferences, ds.problems, ds.source
+    if "dataset_text" in request:
+        ds = parse_dataset(request["dataset_text"].splitlines(), source=REQUEST_SOURCE)
+        return ds.examples, ds.preferences, ds.problems, ds.source
     run_filter = RunFilter.parse(request["runs"])
     if run_filter.workflow is None:
         run_filter = RunFilter(
@@ -242,6 +295,10 @@ def _examples(
             since=run_filter.since,
             limit=run_filter.limit,
         )
-    expected = read_expected(request["tasks"]) if request.get("tasks") else None
+    expected = None
+    if request.get("tasks"):
+        expected = read_expected(request["tasks"])
+    elif request.get("tasks_text"):
+        expected = parse_expected(request["tasks_text"].splitlines(), source=REQUEST_SOURCE)
     examples = examples_from_runs(run_filter, tenant_id=version.tenant_id, expected=expected)
     return examples, [], [], f"runs: {request['runs']}"

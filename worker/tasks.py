@@ -1,10 +1,11 @@
-"""Thin Celery tasks: each takes an id and calls a plain function in `worker.runs`
-or `worker.webhooks`, which tests call without a broker."""
+"""Thin Celery tasks: each takes an id and calls a plain function in `worker.runs`,
+`worker.webhooks` or `rewards.store`, which tests call without a broker."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rewards import store as reward_store
 from worker import runs, webhooks
 from worker.app import app
 
@@ -28,3 +29,9 @@ def deliver_webhook_task(self: Any, run_id: str) -> None:
         webhooks.deliver(run_id)
     except webhooks.WebhookFailed as exc:
         raise self.retry(countdown=webhooks.backoff(self.request.retries), exc=exc) from None
+
+
+@app.task(name="forgeyard.evaluate_reward_model")
+def evaluate_reward_model_task(evaluation_id: str) -> None:
+    """Run a queued reward-model evaluation, storing its progress and report."""
+    reward_store.process_evaluation(evaluation_id)

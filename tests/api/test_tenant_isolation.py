@@ -14,6 +14,7 @@ RUN_ENDPOINTS = [
     ("POST", "/v1/runs/{id}/approve"),
     ("POST", "/v1/runs/{id}/reject"),
     ("POST", "/v1/runs/{id}/cancel"),
+    ("GET", "/v1/runs/{id}/labels"),
 ]
 ALL_ENDPOINTS = RUN_ENDPOINTS + [
     ("GET", "/v1/runs"),
@@ -21,6 +22,12 @@ ALL_ENDPOINTS = RUN_ENDPOINTS + [
     ("GET", "/v1/workflows/adder"),
     ("POST", "/v1/workflows"),
     ("POST", "/v1/workflows/adder/runs"),
+    ("POST", "/v1/runs/{id}/labels"),
+    ("GET", "/v1/reward-models"),
+    ("POST", "/v1/reward-models"),
+    ("GET", "/v1/reward-models/rm"),
+    ("POST", "/v1/reward-models/rm/evaluations"),
+    ("GET", "/v1/reward-models/rm/evaluations/ev"),
 ]
 
 
