@@ -48,7 +48,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def error_response(
-    code: int, detail: str, problems: list[Problem] | None = None,
+    code: int,
+    detail: str,
+    problems: list[Problem] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorOut(detail=detail, problems=problems or [])
@@ -59,8 +61,9 @@ def _problems(exc: Exception) -> list[Problem]:
     if isinstance(exc, InputInvalid):
         return [Problem(field=p.field, message=p.message) for p in exc.problems]
     if isinstance(exc, SpecError | RewardSpecError):
-        return [Problem(field=p.field or "<spec>", message=p.message, line=p.line)
-                for p in exc.problems]
+        return [
+            Problem(field=p.field or "<spec>", message=p.message, line=p.line) for p in exc.problems
+        ]
     return []
 
 

@@ -50,15 +50,22 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({
-            "detail": f"Request body larger than {self.max_bytes} bytes "
-                      "(FORGEYARD_MAX_REQUEST_BODY_BYTES).",
-            "problems": [],
-        }).encode()
-        await send({
-            "type": "http.response.start", "status": 413,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close")],
-        })
+        body = json.dumps(
+            {
+                "detail": f"Request body larger than {self.max_bytes} bytes "
+                "(FORGEYARD_MAX_REQUEST_BODY_BYTES).",
+                "problems": [],
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

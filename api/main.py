@@ -31,8 +31,16 @@ def create_app() -> FastAPI:
         "with a tenant API key: `Authorization: Bearer <key>`.",
     )
     errors.install(app)
-    for module in (health, metrics, workflows, runs, run_actions, run_events, labels,
-                   reward_models):
+    for module in (
+        health,
+        metrics,
+        workflows,
+        runs,
+        run_actions,
+        run_events,
+        labels,
+        reward_models,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_request_body_bytes)
     app.add_middleware(RequestMetrics)

@@ -11,7 +11,8 @@ REQUESTS = Counter(
     "forgeyard_http_requests_total", "HTTP requests answered.", ["method", "route", "status"]
 )
 LATENCY = Histogram(
-    "forgeyard_http_request_duration_seconds", "Time to answer an HTTP request.",
+    "forgeyard_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
     ["method", "route"],
 )
 RUNS_SUBMITTED = Counter("forgeyard_runs_submitted_total", "Runs accepted.", ["workflow"])

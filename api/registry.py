@@ -50,11 +50,15 @@ class Version:
 
 def _registered(tenant_id: str, name: str) -> list[WorkflowRegistration]:
     with session_scope() as session:
-        return list(session.exec(
-            select(WorkflowRegistration)
-            .where(WorkflowRegistration.tenant_id == tenant_id, WorkflowRegistration.name == name)
-            .order_by(col(WorkflowRegistration.created_at), col(WorkflowRegistration.id))
-        ))
+        return list(
+            session.exec(
+                select(WorkflowRegistration)
+                .where(
+                    WorkflowRegistration.tenant_id == tenant_id, WorkflowRegistration.name == name
+                )
+                .order_by(col(WorkflowRegistration.created_at), col(WorkflowRegistration.id))
+            )
+        )
 
 
 def _from_record(spec_hash: str) -> LoadedSpec:
@@ -84,16 +88,20 @@ def resolve(tenant_id: str, name: str, version: str | None = None) -> LoadedSpec
 
 def names(tenant_id: str) -> list[str]:
     with session_scope() as session:
-        registered = set(session.exec(
-            select(WorkflowRegistration.name).where(WorkflowRegistration.tenant_id == tenant_id)
-        ))
+        registered = set(
+            session.exec(
+                select(WorkflowRegistration.name).where(WorkflowRegistration.tenant_id == tenant_id)
+            )
+        )
     return sorted(registered | set(list_workflows()))
 
 
 def versions(tenant_id: str, name: str) -> list[Version]:
     """Every version of ``name`` this tenant can run, oldest first."""
-    out = [Version(r.version, r.spec_hash, "registered", r.created_at)
-           for r in _registered(tenant_id, name)]
+    out = [
+        Version(r.version, r.spec_hash, "registered", r.created_at)
+        for r in _registered(tenant_id, name)
+    ]
     if not out and name in list_workflows():
         loaded = load_spec(find_workflow(name))
         out.append(Version(loaded.spec.version, loaded.hash, "catalog", None))
@@ -120,9 +128,11 @@ def register(tenant_id: str, text: str) -> tuple[LoadedSpec, bool]:
             )
     try:
         with session_scope() as session:
-            session.add(WorkflowRegistration(
-                tenant_id=tenant_id, name=name, version=version, spec_hash=loaded.hash
-            ))
+            session.add(
+                WorkflowRegistration(
+                    tenant_id=tenant_id, name=name, version=version, spec_hash=loaded.hash
+                )
+            )
     except IntegrityError:
         return register(tenant_id, text)  # a concurrent identical request won: compare again
     return loaded, True
@@ -141,10 +151,14 @@ def _check_tool_modules(text: str) -> None:
     for i, module in enumerate(modules):
         if module not in allowed:
             line = modules.lc.item(i)[0] + 1 if hasattr(modules, "lc") else None
-            problems.append(SpecProblem(
-                REQUEST_FILE, line, f"tool_modules[{i}]",
-                f"tool module `{module}` may not be loaded over the API; allowed: "
-                f"{', '.join(sorted(allowed)) or 'none'} (FORGEYARD_API_TOOL_MODULES)",
-            ))
+            problems.append(
+                SpecProblem(
+                    REQUEST_FILE,
+                    line,
+                    f"tool_modules[{i}]",
+                    f"tool module `{module}` may not be loaded over the API; allowed: "
+                    f"{', '.join(sorted(allowed)) or 'none'} (FORGEYARD_API_TOOL_MODULES)",
+                )
+            )
     if problems:
         raise SpecNotAllowed(problems)

@@ -54,7 +54,9 @@ class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     by: str | None = Field(
-        default=None, min_length=1, max_length=200,
+        default=None,
+        min_length=1,
+        max_length=200,
         description="Who decides; default: the API key's id.",
     )
     comment: str | None = Field(default=None, max_length=4000)
@@ -84,13 +86,18 @@ class RunOut(BaseModel):
         end = run.finished_at or run.updated_at
         duration = (end - run.started_at).total_seconds() if run.started_at else None
         base = f"/v1/runs/{run.id}"
-        links = {"self": base, "steps": f"{base}/steps", "events": f"{base}/events",
-                 "cancel": f"{base}/cancel"}
+        links = {
+            "self": base,
+            "steps": f"{base}/steps",
+            "events": f"{base}/events",
+            "cancel": f"{base}/cancel",
+        }
         if run.status == RunStatus.waiting_approval:
             links |= {"approve": f"{base}/approve", "reject": f"{base}/reject"}
         fields = set(cls.model_fields) - {"duration_seconds", "links"}
-        return cls(**{name: getattr(run, name) for name in fields},
-                   duration_seconds=duration, links=links)
+        return cls(
+            **{name: getattr(run, name) for name in fields}, duration_seconds=duration, links=links
+        )
 
 
 class RunPage(BaseModel):
@@ -178,8 +185,9 @@ class RewardModelOut(BaseModel):
     version: str = Field(description="The spec's own label; `hash` is the real version id.")
     hash: str
     workflow: str
-    status: RewardModelStatus = Field(description="`approved` while its latest evaluation "
-                                      "met the spec's thresholds.")
+    status: RewardModelStatus = Field(
+        description="`approved` while its latest evaluation met the spec's thresholds."
+    )
     latest_evaluation_id: str | None
     created_at: datetime
     approved_at: datetime | None
@@ -204,7 +212,8 @@ class EvaluationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str | None = Field(
-        default=None, min_length=1,
+        default=None,
+        min_length=1,
         description="A labelled dataset as JSONL text (see docs/rewards.md §3).",
     )
     runs: str | None = Field(
@@ -213,8 +222,9 @@ class EvaluationCreate(BaseModel):
         "(the workflow defaults to the reward model's; empty: every finished run of it).",
     )
     tasks: str | None = Field(
-        default=None, min_length=1,
-        description="With `runs`: JSONL text of `{\"input\": …, \"expected\": …}` lines "
+        default=None,
+        min_length=1,
+        description='With `runs`: JSONL text of `{"input": …, "expected": …}` lines '
         "giving the runs their ground truth.",
     )
 
@@ -262,15 +272,20 @@ class EvaluationOut(BaseModel):
         request = record.request
         # The dataset text can be large; the request is summarised, not echoed.
         source: dict[str, Any] = (
-            {"runs": request["runs"], "tasks": bool(request.get("tasks") or
-                                                    request.get("tasks_text"))}
+            {
+                "runs": request["runs"],
+                "tasks": bool(request.get("tasks") or request.get("tasks_text")),
+            }
             if "runs" in request
             else {"dataset": "request" if "dataset_text" in request else "file"}
         )
         base = f"/v1/reward-models/{record.reward_model_id}/evaluations/{record.id}"
         fields = set(cls.model_fields) - {"source", "links"}
-        return cls(**{name: getattr(record, name) for name in fields}, source=source,
-                   links={"self": base, "html": f"{base}?format=html"})
+        return cls(
+            **{name: getattr(record, name) for name in fields},
+            source=source,
+            links={"self": base, "html": f"{base}?format=html"},
+        )
 
 
 # -- labels -------------------------------------------------------------------------
@@ -281,11 +296,15 @@ class LabelCreate(BaseModel):
 
     score: float | None = Field(default=None, ge=0, le=1, description="A score in [0, 1].")
     preferred_over: str | None = Field(
-        default=None, min_length=1, max_length=32,
+        default=None,
+        min_length=1,
+        max_length=32,
         description="Id of another run of the same workflow and input that this one beats.",
     )
     by: str | None = Field(
-        default=None, min_length=1, max_length=200,
+        default=None,
+        min_length=1,
+        max_length=200,
         description="Who labels; default: the API key's id.",
     )
     note: str | None = Field(default=None, max_length=4000)

@@ -63,11 +63,20 @@ def submit(
         found = _existing(tenant_id, idempotency_key, digest)
         if found is not None:
             return found, False
-    fields = {"idempotency_key": idempotency_key, "request_hash": digest,
-              "webhook_url": body.get("webhook_url"), "enqueued_at": utcnow()}
+    fields = {
+        "idempotency_key": idempotency_key,
+        "request_hash": digest,
+        "webhook_url": body.get("webhook_url"),
+        "enqueued_at": utcnow(),
+    }
     try:
-        run = start_run(loaded, body.get("input") or {}, config=body.get("config") or None,
-                        tenant_id=tenant_id, fields=fields)
+        run = start_run(
+            loaded,
+            body.get("input") or {},
+            config=body.get("config") or None,
+            tenant_id=tenant_id,
+            fields=fields,
+        )
     except IntegrityError:
         if idempotency_key is None:
             raise

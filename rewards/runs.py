@@ -78,9 +78,7 @@ def parse_expected(lines: Iterable[str], *, source: str = "<tasks>") -> dict[str
             or "input" not in raw
             or not isinstance(raw.get("expected"), dict)
         ):
-            raise DatasetError(
-                f"{source}:{number}: expected an object with `input` and `expected`"
-            )
+            raise DatasetError(f"{source}:{number}: expected an object with `input` and `expected`")
         out[task_key(raw["input"])] = raw["expected"]
     return out
 

@@ -36,7 +36,10 @@ def make_app() -> Celery:
         # Publishing gives up quickly: the run is already in the database and
         # the sweeper enqueues it once the broker is back.
         task_publish_retry_policy={
-            "max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
         },
         worker_hijack_root_logger=False,
         beat_schedule={

@@ -181,16 +181,16 @@ def process_run(run_id: str) -> Run | None:
         decision = _pending_decision(run_id)
         resume = None
         if decision is not None:
-            resume = {"approved": decision.approved, "by": decision.by,
-                      "comment": decision.comment}
+            resume = {"approved": decision.approved, "by": decision.by, "comment": decision.comment}
         result = execute_run(run_id, resume=resume, on_step=_stop_if_cancelled)
         if decision is not None:
             _consume(decision)
     finally:
         heartbeat.stop()
         release_lease(run_id, owner)
-    log.info("run %s: %s%s", run_id, result.status.value,
-             f" ({result.error})" if result.error else "")
+    log.info(
+        "run %s: %s%s", run_id, result.status.value, f" ({result.error})" if result.error else ""
+    )
     if result.status.finished and result.webhook_url:
         enqueue_webhook(run_id)
     return result
@@ -272,8 +272,11 @@ def cancel_run(run_id: str, *, tenant_id: str, by: str) -> Run:
                 col(Run.status).in_(UNFINISHED),
             )
             .values(
-                status=RunStatus.cancelled, error=f"cancelled by {by}", pending_approval=None,
-                finished_at=now, updated_at=now,
+                status=RunStatus.cancelled,
+                error=f"cancelled by {by}",
+                pending_approval=None,
+                finished_at=now,
+                updated_at=now,
             )
         )
         cancelled = result.rowcount == 1
@@ -332,14 +335,17 @@ def sweep() -> list[str]:
             )
         webhooks = list(
             session.exec(
-                select(Run.id).where(
-                    col(Run.status).in_([RunStatus.succeeded, RunStatus.failed,
-                                         RunStatus.cancelled]),
+                select(Run.id)
+                .where(
+                    col(Run.status).in_(
+                        [RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled]
+                    ),
                     col(Run.webhook_url).is_not(None),
                     col(Run.webhook_delivered_at).is_(None),
                     Run.webhook_attempts == 0,
                     col(Run.finished_at) < stale,
-                ).limit(500)
+                )
+                .limit(500)
             )
         )
     for run_id, status in rows:

@@ -94,8 +94,11 @@ def deliver(run_id: str) -> bool:
     error: str | None = None
     try:
         response = httpx.post(
-            run.webhook_url, content=body, headers=headers,
-            timeout=settings.webhook_timeout_seconds, follow_redirects=False,
+            run.webhook_url,
+            content=body,
+            headers=headers,
+            timeout=settings.webhook_timeout_seconds,
+            follow_redirects=False,
         )
         if not 200 <= response.status_code < 300:
             error = f"HTTP {response.status_code} from {run.webhook_url}"

@@ -43,8 +43,11 @@ def _model_server() -> str:
     return f"reachable at {url}"
 
 
-@router.get("/readyz", response_model=Readiness,
-            responses={503: {"model": Readiness, "description": "A required check failed."}})
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "A required check failed."}},
+)
 def readyz(response: Response) -> Readiness:
     """Database, broker and model server reachable (the model server is optional by default)."""
     settings = get_settings()
@@ -58,8 +61,7 @@ def readyz(response: Response) -> Readiness:
         try:
             checks[name] = Check(ok=True, required=required, detail=probe())
         except Exception as exc:  # noqa: BLE001 - any failure is "not ready", with its reason
-            checks[name] = Check(ok=False, required=required,
-                                 detail=f"{type(exc).__name__}: {exc}")
+            checks[name] = Check(ok=False, required=required, detail=f"{type(exc).__name__}: {exc}")
     ready = all(c.ok for c in checks.values() if c.required)
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

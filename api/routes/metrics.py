@@ -14,8 +14,9 @@ from forgeyard.models import Run, RunStatus
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+@router.get(
+    "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
+)
 def metrics(session: SessionDep) -> Response:
     """Metrics in the Prometheus text format."""
     counts = dict(session.exec(select(Run.status, func.count()).group_by(Run.status)).all())

@@ -18,8 +18,11 @@ DecisionBody = Annotated[Decision, Body(default_factory=Decision)]
 
 def _decide(run_id: str, principal: PrincipalDep, body: Decision, approved: bool) -> RunOut:
     run = queue_decision(
-        run_id, tenant_id=principal.tenant_id, approved=approved,
-        by=body.by or f"api-key:{principal.key_id}", comment=body.comment,
+        run_id,
+        tenant_id=principal.tenant_id,
+        approved=approved,
+        by=body.by or f"api-key:{principal.key_id}",
+        comment=body.comment,
     )
     return RunOut.of(run)
 
@@ -39,5 +42,6 @@ def reject(run_id: str, principal: PrincipalDep, body: DecisionBody) -> RunOut:
 @router.post("/{run_id}/cancel", response_model=RunOut)
 def cancel(run_id: str, principal: PrincipalDep) -> RunOut:
     """Cancel an unfinished run; a worker executing it stops after its current step."""
-    return RunOut.of(cancel_run(run_id, tenant_id=principal.tenant_id,
-                                by=f"api-key:{principal.key_id}"))
+    return RunOut.of(
+        cancel_run(run_id, tenant_id=principal.tenant_id, by=f"api-key:{principal.key_id}")
+    )

@@ -35,9 +35,13 @@ def _status_and_steps(run_id: str, after: int) -> tuple[Run, list[Step]]:
     with session_scope() as session:
         run = session.get(Run, run_id)
         assert run is not None
-        steps = list(session.exec(
-            select(Step).where(Step.run_id == run_id, col(Step.seq) > after).order_by(col(Step.seq))
-        ))
+        steps = list(
+            session.exec(
+                select(Step)
+                .where(Step.run_id == run_id, col(Step.seq) > after)
+                .order_by(col(Step.seq))
+            )
+        )
     return run, steps
 
 
@@ -57,9 +61,16 @@ async def _stream(run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
         await asyncio.sleep(poll)
 
 
-@router.get("/{run_id}/events", response_class=EventSourceResponse,
-            responses={200: {"content": {"text/event-stream": {}},
-                             "description": "`step` and `run` events until the run finishes."}})
+@router.get(
+    "/{run_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`step` and `run` events until the run finishes.",
+        }
+    },
+)
 async def run_events(
     run_id: str,
     principal: PrincipalDep,
@@ -70,7 +81,9 @@ async def run_events(
     after = 0
     if last_event_id is not None:
         if not last_event_id.strip().isdigit():
-            raise HTTPException(status.HTTP_400_BAD_REQUEST,
-                                "Last-Event-ID must be the id of a step event (a number).")
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                "Last-Event-ID must be the id of a step event (a number).",
+            )
         after = int(last_event_id)
     return EventSourceResponse(_stream(run_id, after), ping=15)

@@ -24,8 +24,9 @@ from forgeyard.models import Run, RunStatus
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 
 
-@router.post("/v1/workflows/{name}/runs", response_model=RunOut,
-             status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/v1/workflows/{name}/runs", response_model=RunOut, status_code=status.HTTP_202_ACCEPTED
+)
 def submit_run(
     name: str,
     body: RunCreate,
@@ -33,14 +34,20 @@ def submit_run(
     response: Response,
     idempotency_key: Annotated[
         str | None,
-        Header(min_length=1, max_length=200,
-               description="Same key and body: the same run again. Same key, other body: 409."),
+        Header(
+            min_length=1,
+            max_length=200,
+            description="Same key and body: the same run again. Same key, other body: 409.",
+        ),
     ] = None,
 ) -> RunOut:
     """Start a run of the workflow's newest version; a worker executes it."""
     loaded = registry.resolve(principal.tenant_id, name)
     run, created = submissions.submit(
-        principal.tenant_id, name, loaded, body.model_dump(mode="json"),
+        principal.tenant_id,
+        name,
+        loaded,
+        body.model_dump(mode="json"),
         idempotency_key=idempotency_key,
     )
     if created:
@@ -85,14 +92,19 @@ def list_runs(
         query = query.where(Run.workflow == workflow)
     if cursor is not None:
         created, run_id = _decode_cursor(cursor)
-        query = query.where(or_(col(Run.created_at) < created,
-                                and_(col(Run.created_at) == created, col(Run.id) < run_id)))
+        query = query.where(
+            or_(
+                col(Run.created_at) < created,
+                and_(col(Run.created_at) == created, col(Run.id) < run_id),
+            )
+        )
     query = query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).limit(limit + 1)
     runs = list(session.exec(query))
     more = len(runs) > limit
     runs = runs[:limit]
-    return RunPage(items=[RunOut.of(r) for r in runs],
-                   next_cursor=_encode_cursor(runs[-1]) if more else None)
+    return RunPage(
+        items=[RunOut.of(r) for r in runs], next_cursor=_encode_cursor(runs[-1]) if more else None
+    )
 
 
 @router.get("/v1/runs/{run_id}", response_model=RunOut)

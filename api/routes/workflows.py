@@ -30,8 +30,14 @@ def list_workflows(principal: PrincipalDep) -> list[WorkflowSummary]:
             log.warning("workflow `%s` in the catalog does not load; not listed", name)
             continue
         source = registry.versions(principal.tenant_id, name)[-1].source
-        out.append(WorkflowSummary(name=name, version=loaded.spec.version,
-                                   description=loaded.spec.description, source=source))
+        out.append(
+            WorkflowSummary(
+                name=name,
+                version=loaded.spec.version,
+                description=loaded.spec.description,
+                source=source,
+            )
+        )
     return out
 
 
@@ -40,9 +46,14 @@ def _detail(tenant_id: str, name: str, version: str | None = None) -> WorkflowDe
     versions = registry.versions(tenant_id, name)
     current = next((v for v in versions if v.hash == loaded.hash), versions[-1])
     return WorkflowDetail(
-        name=loaded.spec.name, version=loaded.spec.version, description=loaded.spec.description,
-        source=current.source, hash=loaded.hash, input_schema=loaded.spec.input,
-        spec=loaded.source, versions=[WorkflowVersion(**vars(v)) for v in versions],
+        name=loaded.spec.name,
+        version=loaded.spec.version,
+        description=loaded.spec.description,
+        source=current.source,
+        hash=loaded.hash,
+        input_schema=loaded.spec.input,
+        spec=loaded.source,
+        versions=[WorkflowVersion(**vars(v)) for v in versions],
     )
 
 
@@ -52,8 +63,12 @@ def get_workflow(name: str, principal: PrincipalDep, version: str | None = None)
     return _detail(principal.tenant_id, name, version)
 
 
-@router.post("", response_model=WorkflowDetail, status_code=status.HTTP_201_CREATED,
-             responses={200: {"model": WorkflowDetail, "description": "Already registered."}})
+@router.post(
+    "",
+    response_model=WorkflowDetail,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": WorkflowDetail, "description": "Already registered."}},
+)
 def register_workflow(
     body: WorkflowRegister, principal: PrincipalDep, response: Response
 ) -> WorkflowDetail:

@@ -26,8 +26,12 @@ def auth_headers(sqlite_db) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 @schema.parametrize()
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 def test_no_server_errors(case, auth_headers):  # type: ignore[no-untyped-def]
-    case.call_and_validate(headers={**(case.headers or {}), **auth_headers},
-                           checks=[not_a_server_error])
+    case.call_and_validate(
+        headers={**(case.headers or {}), **auth_headers}, checks=[not_a_server_error]
+    )

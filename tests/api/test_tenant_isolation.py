@@ -41,8 +41,12 @@ def two_tenants(tenant_factory):  # type: ignore[no-untyped-def]
 
 
 def _call(tenant, method: str, path: str, headers: dict | None = None):  # type: ignore[no-untyped-def]
-    return tenant.client.request(method, path, headers=headers if headers is not None
-                                 else tenant.headers, json={} if method == "POST" else None)
+    return tenant.client.request(
+        method,
+        path,
+        headers=headers if headers is not None else tenant.headers,
+        json={} if method == "POST" else None,
+    )
 
 
 # The matrices loop inside one test each: a fresh database per case would

@@ -95,15 +95,21 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "con
 def read_events(tenant, run_id: str, **headers) -> list[tuple[str, str | None, dict]]:  # type: ignore[no-untyped-def]
     """(event, id, data) of each event until the stream ends."""
     events, current = [], {}
-    with tenant.client.stream("GET", f"/v1/runs/{run_id}/events",
-                              headers={**tenant.headers, **headers}) as response:
+    with tenant.client.stream(
+        "GET", f"/v1/runs/{run_id}/events", headers={**tenant.headers, **headers}
+    ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
             if not line:
                 if "data" in current:
-                    events.append((current.get("event", "message"), current.get("id"),
-                                   json.loads(current["data"])))
+                    events.append(
+                        (
+                            current.get("event", "message"),
+                            current.get("id"),
+                            json.loads(current["data"]),
+                        )
+                    )
                 current = {}
                 continue
             field, _, value = line.partition(":")

@@ -37,14 +37,37 @@ class WorkerProcess:
     def __init__(self, log_path: Path, env: dict[str, str], *, beat: bool) -> None:
         self.log_path = log_path
         settings = get_settings()
-        argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-P", "solo",
-                "--concurrency", "1", "--loglevel", "INFO", "-Q", settings.queue,
-                "--without-gossip", "--without-mingle", "-n", f"{log_path.stem}@%h"]
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker.app",
+            "worker",
+            "-P",
+            "solo",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "-Q",
+            settings.queue,
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"{log_path.stem}@%h",
+        ]
         if beat:
             argv += ["-B", "--schedule", str(log_path.with_suffix(".beat"))]
         self.log = log_path.open("wb")
-        self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 90) -> None:
@@ -82,13 +105,20 @@ def start_worker(any_db: str, tmp_path: Path, request) -> Iterator[Callable[...,
     purge_queue()
     workers: list[WorkerProcess] = []
     settings = get_settings()
-    env = {**os.environ, **FAST, "DATABASE_URL": any_db, "PYTHONPATH": str(REPO),
-           "FORGEYARD_DATA_DIR": str(tmp_path), "FORGEYARD_BROKER_URL": settings.broker_url,
-           "FORGEYARD_QUEUE": settings.queue}
+    env = {
+        **os.environ,
+        **FAST,
+        "DATABASE_URL": any_db,
+        "PYTHONPATH": str(REPO),
+        "FORGEYARD_DATA_DIR": str(tmp_path),
+        "FORGEYARD_BROKER_URL": settings.broker_url,
+        "FORGEYARD_QUEUE": settings.queue,
+    }
 
     def start(beat: bool = True, **extra_env: str) -> WorkerProcess:
-        worker = WorkerProcess(tmp_path / f"worker{len(workers) + 1}.log",
-                               {**env, **extra_env}, beat=beat)
+        worker = WorkerProcess(
+            tmp_path / f"worker{len(workers) + 1}.log", {**env, **extra_env}, beat=beat
+        )
         workers.append(worker)
         return worker
 
@@ -127,4 +157,3 @@ def tenant(client):  # type: ignore[no-untyped-def]
     t = make_tenant(client)
     t.register()
     return t
-

@@ -20,12 +20,12 @@ pytestmark = pytest.mark.integration
 
 
 def test_logistics_booking_over_http_with_approval(tenant, start_worker, model_server):
-    start_worker(FORGEYARD_MODEL_BASE_URL=model_server.base_url,
-                 FORGEYARD_MODEL_NAME=model_server.name)
+    start_worker(
+        FORGEYARD_MODEL_BASE_URL=model_server.base_url, FORGEYARD_MODEL_NAME=model_server.name
+    )
     request = json.loads((EXAMPLES_DIR / "logistics_booking/inputs/structured.json").read_text())
     # Threshold 0: every booking needs a person's approval.
-    run = tenant.submit(request, workflow="logistics_booking",
-                        config={"approval_threshold_usd": 0})
+    run = tenant.submit(request, workflow="logistics_booking", config={"approval_threshold_usd": 0})
     url = f"/v1/runs/{run['id']}"
 
     def settled() -> dict | None:

@@ -24,9 +24,22 @@ pytestmark = pytest.mark.integration
 
 # The exact command the machines use (shared/ENVIRONMENT.md).
 REDIS_START = [
-    "redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port", "6379",
-    "--save", "", "--appendonly", "no", "--dir", "/var/lib/redis",
-    "--logfile", "/var/log/redis/ci.log",
+    "redis-server",
+    "--daemonize",
+    "yes",
+    "--bind",
+    "127.0.0.1",
+    "-::1",
+    "--port",
+    "6379",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--dir",
+    "/var/lib/redis",
+    "--logfile",
+    "/var/log/redis/ci.log",
 ]
 
 
@@ -34,20 +47,34 @@ def napper_yaml() -> str:
     """add → pay (side effect) → nap (slow) → done: a worker can be killed during the nap."""
     spec = spec_dict(
         name="napper",
-        state={"total": {"type": "object"}, "paid": {"type": "object"},
-               "napped": {"type": "object"}},
+        state={
+            "total": {"type": "object"},
+            "paid": {"type": "object"},
+            "napped": {"type": "object"},
+        },
         start="add",
         nodes={
-            "add": {"kind": "tool", "tool": "test.add", "args": {"a": "input.a"},
-                    "into": "total"},
-            "pay": {"kind": "tool", "tool": "test.charge", "side_effect": True,
-                    "args": {"amount": "total.sum"}, "into": "paid"},
-            "nap": {"kind": "tool", "tool": "test.sleep", "args": {"seconds": "3"},
-                    "into": "napped"},
+            "add": {"kind": "tool", "tool": "test.add", "args": {"a": "input.a"}, "into": "total"},
+            "pay": {
+                "kind": "tool",
+                "tool": "test.charge",
+                "side_effect": True,
+                "args": {"amount": "total.sum"},
+                "into": "paid",
+            },
+            "nap": {
+                "kind": "tool",
+                "tool": "test.sleep",
+                "args": {"seconds": "3"},
+                "into": "napped",
+            },
             "done": {"kind": "end", "output": {"paid": "paid.charged"}},
         },
-        edges=[{"from": "add", "to": "pay"}, {"from": "pay", "to": "nap"},
-               {"from": "nap", "to": "done"}],
+        edges=[
+            {"from": "add", "to": "pay"},
+            {"from": "pay", "to": "nap"},
+            {"from": "nap", "to": "done"},
+        ],
     )
     return to_yaml(spec)
 
@@ -61,8 +88,10 @@ def test_kill9_mid_run_is_resumed_by_another_worker_with_one_side_effect(tenant,
     first = start_worker(beat=False)
     run_id = tenant.submit({"a": 4}, workflow="napper")["id"]
     steps_url = f"/v1/runs/{run_id}/steps"
-    wait_for(lambda: any(s["node"] == "pay" for s in tenant.get(steps_url).json()),
-             what="the side effect")
+    wait_for(
+        lambda: any(s["node"] == "pay" for s in tenant.get(steps_url).json()),
+        what="the side effect",
+    )
     # `pay` is recorded just before its checkpoint is written; the nap that
     # follows lasts 3 s, so a moment later the worker is inside the nap.
     time.sleep(1.0)
@@ -113,5 +142,8 @@ def test_runs_queued_when_redis_restarts_all_finish(tenant, start_worker):
 
     start_worker()
     runs = [*before, during]
-    wait_for(lambda: all(_status(tenant, r) == "succeeded" for r in runs), timeout=90,
-             what="every run to finish")
+    wait_for(
+        lambda: all(_status(tenant, r) == "succeeded" for r in runs),
+        timeout=90,
+        what="every run to finish",
+    )

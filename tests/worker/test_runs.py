@@ -49,11 +49,21 @@ def test_sweeper_requeues_dead_workers_and_lost_messages_only(any_db, monkeypatc
     monkeypatch.setattr(runs, "enqueue", lambda run_id: sent.append(run_id) or True)
     old = utcnow() - timedelta(hours=1)
     dead, lost, live, fresh, waiting, finished = (_run() for _ in range(6))
-    _set(dead, status=RunStatus.running, lease_owner="gone",
-         lease_expires_at=utcnow() - timedelta(seconds=5), enqueued_at=old)
+    _set(
+        dead,
+        status=RunStatus.running,
+        lease_owner="gone",
+        lease_expires_at=utcnow() - timedelta(seconds=5),
+        enqueued_at=old,
+    )
     _set(lost, enqueued_at=old)
-    _set(live, status=RunStatus.running, lease_owner="alive",
-         lease_expires_at=utcnow() + timedelta(minutes=1), enqueued_at=old)
+    _set(
+        live,
+        status=RunStatus.running,
+        lease_owner="alive",
+        lease_expires_at=utcnow() + timedelta(minutes=1),
+        enqueued_at=old,
+    )
     _set(fresh, enqueued_at=utcnow())
     _set(waiting, status=RunStatus.waiting_approval, enqueued_at=old)
     _set(finished, status=RunStatus.succeeded, enqueued_at=old)
@@ -70,14 +80,17 @@ def test_model_server_down_fails_the_run_with_a_clear_error(any_db, monkeypatch)
     from forgeyard.settings import get_settings
 
     get_settings.cache_clear()
-    text = to_yaml(spec_dict(
-        state={"answer": {"type": "object"}},
-        start="ask",
-        nodes={"ask": {"kind": "llm", "prompt": "Add {{ input.a }}",
-                       "output": {"into": "answer"}},
-               "done": {"kind": "end", "output": {"answer": "answer"}}},
-        edges=[{"from": "ask", "to": "done"}],
-    ))
+    text = to_yaml(
+        spec_dict(
+            state={"answer": {"type": "object"}},
+            start="ask",
+            nodes={
+                "ask": {"kind": "llm", "prompt": "Add {{ input.a }}", "output": {"into": "answer"}},
+                "done": {"kind": "end", "output": {"answer": "answer"}},
+            },
+            edges=[{"from": "ask", "to": "done"}],
+        )
+    )
     run = runs.process_run(_run(text))
     assert run is not None and run.status == RunStatus.failed
     assert "127.0.0.1:9" in run.error and "ask" in run.error

@@ -49,20 +49,28 @@ def test_http_submit_approval_and_finish_with_a_real_worker(tenant, start_worker
     try:
         run = tenant.submit({"a": 7}, webhook_url=hook.url)
         url = f"/v1/runs/{run['id']}"
-        waiting = wait_for(lambda: (r := tenant.get(url).json())["status"] == "waiting_approval"
-                           and r, what="the approval")
+        waiting = wait_for(
+            lambda: (r := tenant.get(url).json())["status"] == "waiting_approval" and r,
+            what="the approval",
+        )
         assert waiting["pending_approval"] == {"node": "gate", "message": "Pay 7?"}
 
         approved = tenant.post(f"{url}/approve", json={"by": "alice", "comment": "fine"})
         assert approved.status_code == 202
-        done = wait_for(lambda: (r := tenant.get(url).json())["status"] == "succeeded" and r,
-                        what="the run to finish")
+        done = wait_for(
+            lambda: (r := tenant.get(url).json())["status"] == "succeeded" and r,
+            what="the run to finish",
+        )
         assert done["output"] == {"end": "done", "total": 7, "paid": 7}
 
         steps = tenant.get(f"{url}/steps").json()
         assert [(s["node"], s["status"]) for s in steps] == [
-            ("add", "ok"), ("check", "ok"), ("pay", "ok"), ("gate", "interrupted"),
-            ("gate", "ok"), ("done", "ok"),
+            ("add", "ok"),
+            ("check", "ok"),
+            ("pay", "ok"),
+            ("gate", "interrupted"),
+            ("gate", "ok"),
+            ("done", "ok"),
         ]
         assert steps[4]["output"]["by"] == "alice" and steps[4]["output"]["comment"] == "fine"
         with session_scope() as s:
@@ -75,8 +83,11 @@ def test_http_submit_approval_and_finish_with_a_real_worker(tenant, start_worker
         assert [c[2] for c in hook.calls] == [500, 204]
         expected = sign(get_settings().webhook_secret, headers["X-Forgeyard-Timestamp"], body)
         assert hmac.compare_digest(headers["X-Forgeyard-Signature"], expected)
-        assert json.loads(body)["run"] == {**json.loads(body)["run"], "id": run["id"],
-                                           "status": "succeeded"}
+        assert json.loads(body)["run"] == {
+            **json.loads(body)["run"],
+            "id": run["id"],
+            "status": "succeeded",
+        }
     finally:
         hook.close()
 
@@ -97,13 +108,17 @@ def test_cancel_stops_a_running_run_after_its_current_step(tenant, start_worker)
     start_worker(beat=False)
     run_id = tenant.submit({"a": 1}, workflow="napper")["id"]
     url = f"/v1/runs/{run_id}"
-    wait_for(lambda: any(s["node"] == "pay" for s in tenant.get(f"{url}/steps").json()),
-             what="the run to be under way")
+    wait_for(
+        lambda: any(s["node"] == "pay" for s in tenant.get(f"{url}/steps").json()),
+        what="the run to be under way",
+    )
     cancelled = tenant.post(f"{url}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     # The worker finishes the nap it is in, then stops: `done` never runs.
-    wait_for(lambda: any(s["node"] == "nap" for s in tenant.get(f"{url}/steps").json()),
-             what="the current step to end")
+    wait_for(
+        lambda: any(s["node"] == "nap" for s in tenant.get(f"{url}/steps").json()),
+        what="the current step to end",
+    )
 
     def released() -> bool:
         with session_scope() as s:

@@ -16,8 +16,9 @@ from workflows.loader import load_spec_text
 
 @pytest.fixture
 def finished_run(sqlite_db) -> str:  # type: ignore[no-untyped-def]
-    run = start_run(load_spec_text(spec_yaml()), {"a": 1},
-                    fields={"webhook_url": "http://receiver.test/hook"})
+    run = start_run(
+        load_spec_text(spec_yaml()), {"a": 1}, fields={"webhook_url": "http://receiver.test/hook"}
+    )
     execute_run(run.id)
     return run.id
 

@@ -103,7 +103,6 @@ def upgrade() -> None:
         )
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("reward_evaluations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reward_evaluations_tenant_id"))

@@ -28,8 +28,12 @@ def test_approve_is_recorded_in_the_trace_and_the_run_finishes(tenant):
     run = tenant.get(f"/v1/runs/{run_id}").json()
     assert run["status"] == "succeeded" and run["output"]["paid"] == 7
     gate = [s for s in tenant.get(f"/v1/runs/{run_id}/steps").json() if s["node"] == "gate"]
-    assert gate[-1]["output"] == {"approved": True, "required": True, "by": "alice",
-                                  "comment": "ok"}
+    assert gate[-1]["output"] == {
+        "approved": True,
+        "required": True,
+        "by": "alice",
+        "comment": "ok",
+    }
     with session_scope() as s:
         assert len(list(s.exec(select(Effect).where(Effect.run_id == run_id)))) == 1
 

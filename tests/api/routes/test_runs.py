@@ -31,7 +31,11 @@ def test_run_output_steps_and_timings_after_a_worker_ran_it(tenant):
     assert done["duration_seconds"] >= 0 and done["finished_at"]
     steps = tenant.get(f"/v1/runs/{run['id']}/steps").json()
     assert [(s["seq"], s["node"]) for s in steps] == [
-        (1, "add"), (2, "check"), (3, "pay"), (4, "gate"), (5, "done")
+        (1, "add"),
+        (2, "check"),
+        (3, "pay"),
+        (4, "gate"),
+        (5, "done"),
     ]
 
 
@@ -39,16 +43,20 @@ def test_invalid_input_is_422_naming_the_field(tenant):
     response = tenant.post("/v1/workflows/adder/runs", json={"input": {"a": "four"}})
     assert response.status_code == 422
     body = response.json()
-    assert body["problems"] == [{"field": "input.a", "message": "'four' is not of type 'number'",
-                                 "line": None}]
+    assert body["problems"] == [
+        {"field": "input.a", "message": "'four' is not of type 'number'", "line": None}
+    ]
     with session_scope() as s:
         assert list(s.exec(select(Run))) == []
 
 
 def test_bad_requests_are_4xx_with_a_message(tenant):
     cases = [
-        (dict(content=b'{"input": {"a": 1', headers={"Content-Type": "application/json"}), 400,
-         "Malformed JSON"),
+        (
+            dict(content=b'{"input": {"a": 1', headers={"Content-Type": "application/json"}),
+            400,
+            "Malformed JSON",
+        ),
         (dict(json={"input": "not an object"}), 422, "body.input"),
         (dict(json={"input": {"a": 1}, "surprise": 1}), 422, "body.surprise"),
         (dict(json={"input": {"a": 1}, "webhook_url": "ftp://x"}), 422, "body.webhook_url"),
@@ -78,10 +86,14 @@ def test_fifty_concurrent_posts_with_one_key_create_one_run(tenant):
         transport = httpx.ASGITransport(app=tenant.client.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             headers = {**tenant.headers, "Idempotency-Key": "burst"}
-            return await asyncio.gather(*[
-                client.post("/v1/workflows/adder/runs", json={"input": {"a": 1}}, headers=headers)
-                for _ in range(50)
-            ])
+            return await asyncio.gather(
+                *[
+                    client.post(
+                        "/v1/workflows/adder/runs", json={"input": {"a": 1}}, headers=headers
+                    )
+                    for _ in range(50)
+                ]
+            )
 
     responses = asyncio.run(burst())
     assert {r.status_code for r in responses} == {202}
@@ -127,6 +139,9 @@ def test_oversized_body_is_413(client, tenant, monkeypatch):
             yield b"x" * 200
         yield b'"}}'
 
-    streamed = small.post("/v1/workflows/adder/runs", content=chunks(),
-                          headers={**tenant.headers, "Content-Type": "application/json"})
+    streamed = small.post(
+        "/v1/workflows/adder/runs",
+        content=chunks(),
+        headers={**tenant.headers, "Content-Type": "application/json"},
+    )
     assert streamed.status_code == 413
