@@ -130,6 +130,9 @@ def eval_(
         console.print(f"report: {out / 'report.json'}, {out / 'report.html'}")
     state = get_version(version.id).status.value
     console.print(f"version {version.hash[:12]} (id {version.id}) is now [bold]{state}[/]")
+    if not report.get("gate", {}).get("passed"):
+        # Non-zero so a pipeline can gate on the evaluation.
+        raise typer.Exit(1)
 
 
 def _fmt(value: Any) -> str:

@@ -43,6 +43,14 @@ def test_validate_ok_and_bad(spec_file: Path, tmp_path: Path) -> None:
     assert result.exit_code == 2 and f"{bad}:5" in result.output
 
 
+def test_eval_that_fails_its_gate_exits_nonzero(sqlite_db, data_file, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(spec_yaml(thresholds={"min_labelled": 100}))
+    result = cli.invoke(app, ["rewards", "eval", str(strict), "--dataset", str(data_file)])
+    assert result.exit_code == 1, result.output
+    assert "✗ min_labelled" in result.output and "now draft" in result.output
+
+
 def test_eval_writes_reports_and_approves(sqlite_db, spec_file, data_file, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "report"
     result = cli.invoke(
