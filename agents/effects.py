@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -50,7 +51,15 @@ def idempotency_key(run_id: str, node: str, call_index: int) -> str:
 
 
 class EffectsLedger:
-    """Runs side-effecting tools through the ledger of one database."""
+    """Runs side-effecting tools through the ledger of one database.
+
+    Args:
+        engine: The database to record in and to hand tools a session of;
+            ``None`` is the configured one (a training sandbox passes its own).
+    """
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine
 
     def call(
         self,
@@ -68,7 +77,7 @@ class EffectsLedger:
             ``(response, replayed)``: ``replayed`` is true when the response came
             from the ledger and the tool was not called.
         """
-        engine = get_engine()
+        engine = self.engine or get_engine()
         with Session(engine, expire_on_commit=False) as session:
             entry = self._find(session, run_id, node, call_index)
             if entry is not None and entry.status == EffectStatus.done:

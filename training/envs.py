@@ -1,0 +1,231 @@
+"""One Gymnasium environment per workflow decision point.
+
+:class:`ChooseEnv` is the ``choose`` node of ``logistics_booking``: ``reset``
+draws a structured, valid, non-denied task, runs the workflow's tool nodes up
+to ``choose`` and observes the prompt the model would see there; ``step``
+takes the completion, runs the rest of the workflow in a :class:`Sandbox` and
+scores the finished run with a reward function (by default the shipped
+reward model, the same scoring recorded runs get).
+"""
+
+from __future__ import annotations
+
+import json
+import string
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Protocol
+
+import gymnasium
+import jsonschema
+from gymnasium import spaces
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.memory import MemorySaver
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+
+from agents.nodes import OUTPUT, VISITS, NodeError
+from rewards.example import Example
+from rewards.model import RewardModel
+from training.sandbox import Sandbox
+from workflows.compiler import build_graph, initial_state
+from workflows.examples.logistics_booking.tasks import BookingTask, generate_tasks
+from workflows.expressions import evaluate, render
+from workflows.loader import load_spec
+from workflows.spec import LLMNode, WorkflowSpec, resolve_output_schema
+
+__all__ = ["ChooseEnv", "RewardCallable", "reward_model_reward"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+LOGISTICS_SPEC = _ROOT / "workflows/examples/logistics_booking/workflow.yaml"
+LOGISTICS_REWARD = _ROOT / "rewards/examples/logistics_booking/reward.yaml"
+
+# Prompts and completions are printable ASCII plus the Latin-1 letters and the
+# typographic marks carrier and party names or a model's prose may use.
+CHARSET = string.printable + "".join(map(chr, range(0xA0, 0x180))) + "–—‘’“”…•→€"
+MAX_PROMPT_CHARS = 8192
+MAX_COMPLETION_CHARS = 1024
+# Approvals in a sandbox are signed off by this name, never a person's.
+SANDBOX_APPROVER = "sandbox"
+
+
+class RewardCallable(Protocol):
+    """Scores a finished sandboxed run: ``(final_state, output, task) -> reward``."""
+
+    def __call__(self, final_state: dict[str, Any], output: Any, task: BookingTask) -> float: ...
+
+
+class reward_model_reward:  # noqa: N801 - used like a function
+    """A reward model (YAML spec) as a :class:`RewardCallable`.
+
+    Callable class rather than a closure so the environment stays picklable.
+    The run becomes an :class:`~rewards.example.Example` just as a recorded run
+    does (final state, end output, the task's ground truth), so training and
+    evaluation agree; a reward of ``None`` (no grader applies) counts as 0.
+    """
+
+    def __init__(self, path: str | Path = LOGISTICS_REWARD) -> None:
+        self.path = str(path)
+        self._model: RewardModel | None = None
+
+    @property
+    def model(self) -> RewardModel:
+        if self._model is None:
+            self._model = RewardModel.from_path(self.path)
+        return self._model
+
+    def __call__(self, final_state: dict[str, Any], output: Any, task: BookingTask) -> float:
+        expected = json.loads(json.dumps(asdict(task.expected)))
+        example = Example(
+            id=task.task_id,
+            output=output,
+            state=final_state,
+            expected=expected,
+            input=task.input,
+            completion=json.dumps(output) if output is not None else None,
+        )
+        total = self.model.reward(example)
+        return 0.0 if total is None else float(total)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_model": None}
+
+
+def _choosable(task: BookingTask) -> bool:
+    e = task.expected
+    return (
+        not task.free_text
+        and e.valid
+        and e.cleared is True
+        and bool(e.eligible_quote_ids)
+        and e.choice_quote_id is not None
+    )
+
+
+class ChooseEnv(gymnasium.Env[str, str]):
+    """The ``choose`` decision of ``logistics_booking``, one episode per task.
+
+    Observation: the node's chat messages as text (system, then user).
+    Action: the completion text, parsed as the node's structured output
+    (``{"quote_id": ...}``). Episodes last one step.
+
+    Args:
+        reward_fn: Scores the finished run; defaults to the shipped reward model.
+        task_pool: How many tasks to generate to draw from (the choosable ones are kept).
+        task_seed: Seed of :func:`generate_tasks` for the pool.
+        tasks: Draw from these instead (they must be choosable).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+    node = "choose"
+
+    def __init__(
+        self,
+        reward_fn: RewardCallable | None = None,
+        *,
+        task_pool: int = 200,
+        task_seed: int = 0,
+        tasks: list[BookingTask] | None = None,
+    ) -> None:
+        self.spec_loaded = load_spec(LOGISTICS_SPEC)  # imports the tool modules too
+        self.workflow: WorkflowSpec = self.spec_loaded.spec
+        node = self.workflow.nodes[self.node]
+        if not isinstance(node, LLMNode) or node.output.json_schema is None:
+            raise ValueError(f"Node `{self.node}` must be an llm node with an output schema.")
+        self.llm_node = node
+        self.reward_fn: RewardCallable = reward_fn or reward_model_reward()
+        pool = tasks if tasks is not None else generate_tasks(task_pool, seed=task_seed)
+        self.tasks = [t for t in pool if _choosable(t)]
+        if not self.tasks:
+            raise ValueError(
+                "No choosable task (structured, valid, cleared, with eligible quotes); "
+                "raise `task_pool` or pass other `tasks`."
+            )
+        self.observation_space = spaces.Text(max_length=MAX_PROMPT_CHARS, charset=CHARSET)
+        self.action_space = spaces.Text(max_length=MAX_COMPLETION_CHARS, charset=CHARSET)
+        self.sandbox = Sandbox()
+        self._graph: CompiledStateGraph | None = None
+        self._config: RunnableConfig = {}
+        self._task: BookingTask | None = None
+        self._schema: dict[str, Any] = {}
+        self._obs = ""
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        super().reset(seed=seed)
+        index = int(self.np_random.integers(len(self.tasks)))
+        task = self.tasks[index]
+        run_id = f"sbx-{uuid.uuid4().hex[:12]}"
+        services = self.sandbox.services(run_id)
+        self._graph = build_graph(self.workflow, services).compile(
+            checkpointer=MemorySaver(), interrupt_before=[self.node], name=self.workflow.name
+        )
+        self._config = {"configurable": {"thread_id": run_id}}
+        state = initial_state(self.workflow, task.input, dict(self.workflow.config))
+        self._graph.invoke(state, self._config)
+        snapshot = self._graph.get_state(self._config)
+        if tuple(snapshot.next) != (self.node,):
+            raise RuntimeError(
+                f"Task {task.task_id} did not reach node `{self.node}` (next: {snapshot.next}); "
+                "only choosable tasks belong in the pool."
+            )
+        values = dict(snapshot.values)
+        self._schema = resolve_output_schema(
+            self.llm_node.output.json_schema, lambda expr: list(evaluate(expr, values))
+        )
+        messages = []
+        if self.llm_node.system:
+            messages.append({"role": "system", "content": render(self.llm_node.system, values)})
+        messages.append({"role": "user", "content": render(self.llm_node.prompt, values)})
+        self._task = task
+        self._obs = _as_text(messages)
+        allowed = list(self._schema["properties"]["quote_id"]["enum"])
+        info = {"task_id": task.task_id, "allowed_quote_ids": allowed, "messages": messages}
+        return self._obs, info
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        if self._graph is None or self._task is None:
+            raise RuntimeError("Call `reset()` before `step()`.")
+        # Episodes end here; the final observation is the prompt answered.
+        graph, task, obs = self._graph, self._task, self._obs
+        self._graph = None  # one step per episode
+        info: dict[str, Any] = {"task_id": task.task_id}
+        try:
+            parsed = json.loads(action.strip())
+            jsonschema.validate(parsed, self._schema)
+        except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
+            info["error"] = f"not a valid `{self.node}` output: {str(exc).splitlines()[0]}"
+            return obs, 0.0, True, False, info
+        into = self.llm_node.output.into
+        graph.update_state(self._config, {into: parsed, VISITS: {self.node: 1}}, as_node=self.node)
+        try:
+            final = self._finish(graph)
+        except NodeError as exc:
+            info["error"] = f"the sandboxed run failed: {exc}"
+            return obs, 0.0, True, False, info
+        output = final.get(OUTPUT)
+        info["output"] = output
+        reward = float(self.reward_fn(final, output, task))
+        return obs, reward, True, False, info
+
+    def _finish(self, graph: CompiledStateGraph) -> dict[str, Any]:
+        """Run to the end, approving every approval as the sandbox."""
+        graph.invoke(None, self._config)
+        for _ in range(len(self.workflow.nodes)):
+            snapshot = graph.get_state(self._config)
+            if not snapshot.next:
+                return dict(snapshot.values)
+            decision = {"approved": True, "by": SANDBOX_APPROVER, "comment": None}
+            graph.invoke(Command(resume=decision), self._config)
+        raise RuntimeError("The sandboxed run kept stopping; is an approval looping?")
+
+    def close(self) -> None:
+        self.sandbox.close()
+        super().close()
+
+
+def _as_text(messages: list[dict[str, Any]]) -> str:
+    """The chat messages as one text: each role's content under its name."""
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
