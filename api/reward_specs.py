@@ -24,7 +24,7 @@ from rewards import store
 from rewards.errors import RewardSpecError, SpecProblem
 from rewards.loader import load_reward_spec_text
 from rewards.records import RewardModelRecord
-from workflows.loader import _dotted, _line_of
+from workflows.loader import dotted_path, line_of
 
 __all__ = ["GraderNotAllowed", "register"]
 
@@ -64,7 +64,7 @@ def _check_allowed(text: str, tenant_id: str) -> None:
     problems: list[SpecProblem] = []
 
     def refuse(path: tuple[Any, ...], message: str) -> None:
-        problems.append(SpecProblem(REQUEST_FILE, _line_of(doc, path), _dotted(path), message))
+        problems.append(SpecProblem(REQUEST_FILE, line_of(doc, path), dotted_path(path), message))
 
     tenant = doc.get("tenant")
     if tenant is not None and tenant != tenant_id:

@@ -25,7 +25,7 @@ from rewards.errors import RewardSpecError, SpecProblem
 from rewards.paths import ROOTS, check_path
 from rewards.spec import GRADER_KINDS, GraderSpec, RewardSpec
 from workflows import expressions
-from workflows.loader import _dotted, _line_of, _plain
+from workflows.loader import dotted_path, line_of, plain_data
 
 __all__ = ["LoadedRewardSpec", "load_reward_spec", "load_reward_spec_text", "resolve_function"]
 
@@ -122,7 +122,7 @@ class _Checker:
 
     def add(self, path: Sequence[Any], message: str) -> None:
         self.problems.append(
-            SpecProblem(self.filename, _line_of(self.doc, path), _dotted(path), message)
+            SpecProblem(self.filename, line_of(self.doc, path), dotted_path(path), message)
         )
 
     def check(self) -> RewardSpec | None:
@@ -131,10 +131,10 @@ class _Checker:
         if isinstance(raw, list):
             for i, item in enumerate(raw):
                 try:
-                    graders.append(_grader_adapter.validate_python(_plain(item)))
+                    graders.append(_grader_adapter.validate_python(plain_data(item)))
                 except ValidationError as exc:
                     self._add_pydantic(exc, ("graders", i))
-        top = {k: _plain(v) for k, v in self.doc.items() if k != "graders"}
+        top = {k: plain_data(v) for k, v in self.doc.items() if k != "graders"}
         # A stand-in grader keeps grader problems from being reported twice.
         top["graders"] = [{"kind": "constraint", "name": "_", "expr": "true"}]
         try:
@@ -202,7 +202,7 @@ class _Checker:
                         self.add((*where, "value"), f"invalid regular expression: {exc}")
             elif kind == "json_schema" and isinstance(item.get("schema"), dict):
                 try:
-                    jsonschema.Draft202012Validator.check_schema(_plain(item["schema"]))
+                    jsonschema.Draft202012Validator.check_schema(plain_data(item["schema"]))
                 except jsonschema.SchemaError as exc:
                     self.add((*where, "schema"), f"invalid JSON Schema: {exc.message}")
             for key in ("rubric", "text"):

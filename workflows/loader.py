@@ -38,7 +38,17 @@ from workflows.spec import (
     resolve_output_schema,
 )
 
-__all__ = ["LoadedSpec", "SpecError", "SpecProblem", "load_spec", "load_spec_text", "spec_hash"]
+__all__ = [
+    "LoadedSpec",
+    "SpecError",
+    "SpecProblem",
+    "dotted_path",
+    "line_of",
+    "load_spec",
+    "load_spec_text",
+    "plain_data",
+    "spec_hash",
+]
 
 _node_adapter: TypeAdapter[Any] = TypeAdapter(Node)
 _NODE_KINDS = ("llm", "tool", "route", "approval", "end")
@@ -116,7 +126,7 @@ def load_spec_text(source: str, *, filename: str = "<spec>") -> LoadedSpec:
     return LoadedSpec(spec=spec, source=source, hash=spec_hash(spec), path=filename)
 
 
-def _line_of(doc: Any, path: Sequence[Any]) -> int | None:
+def line_of(doc: Any, path: Sequence[Any]) -> int | None:
     """1-based line of the deepest part of ``path`` present in the YAML document."""
     node, line = doc, getattr(getattr(doc, "lc", None), "line", None)
     for part in path:
@@ -133,7 +143,7 @@ def _line_of(doc: Any, path: Sequence[Any]) -> int | None:
     return None if line is None else line + 1
 
 
-def _dotted(path: Iterable[Any]) -> str:
+def dotted_path(path: Iterable[Any]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -150,7 +160,7 @@ class _Checker:
 
     def add(self, path: Sequence[Any], message: str) -> None:
         self.problems.append(
-            SpecProblem(self.filename, _line_of(self.doc, path), _dotted(path), message)
+            SpecProblem(self.filename, line_of(self.doc, path), dotted_path(path), message)
         )
 
     # -- structure ---------------------------------------------------------
@@ -161,11 +171,11 @@ class _Checker:
         if isinstance(raw_nodes, dict):
             for name, raw in raw_nodes.items():
                 try:
-                    nodes[str(name)] = _node_adapter.validate_python(_plain(raw))
+                    nodes[str(name)] = _node_adapter.validate_python(plain_data(raw))
                 except ValidationError as exc:
                     broken.add(str(name))
                     self._add_pydantic(exc, prefix=("nodes", name))
-        top = {k: _plain(v) for k, v in self.doc.items() if k != "nodes"}
+        top = {k: plain_data(v) for k, v in self.doc.items() if k != "nodes"}
         # Validate the rest with a stand-in node so node errors are not reported twice.
         top["nodes"] = {"_": {"kind": "end"}}
         try:
@@ -442,12 +452,12 @@ def _config_keys(expr: str) -> set[str]:
     }
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
     """ruamel's commented containers → plain dicts and lists for pydantic."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_data(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain_data(v) for v in value]
     return value
 
 
