@@ -1,6 +1,7 @@
-"""Training on workflow decision points: Gymnasium environments for GRPO rollouts.
+"""Training a tenant's agent: Gymnasium environments, the GRPO trainer, adapters.
 
-Importing this package registers the environments::
+Importing this package registers the environments, one per workflow
+decision point (see :data:`ENVIRONMENTS`)::
 
     import gymnasium, training
     env = gymnasium.make("forgeyard/LogisticsChoose-v0")
@@ -8,6 +9,7 @@ Importing this package registers the environments::
 Errors::
 
     SandboxError      the sandboxed rest of a workflow could not finish
+    TrainingError     a training request names something unknown or unusable
 """
 
 import gymnasium
@@ -16,12 +18,47 @@ from training.envs import ChooseEnv, RewardCallable, reward_model_reward
 from training.sandbox import Sandbox, SandboxError, SandboxModel
 
 __all__ = [
+    "ENVIRONMENTS",
     "ChooseEnv",
     "RewardCallable",
     "Sandbox",
     "SandboxError",
     "SandboxModel",
+    "TrainingError",
+    "environment_id",
     "reward_model_reward",
 ]
 
+
+class TrainingError(ValueError):
+    """A training request names an unknown or unusable tenant, workflow, node or model."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# (workflow, node) → registered environment id; its entry point takes ``reward_fn``.
+ENVIRONMENTS: dict[tuple[str, str], str] = {
+    ("logistics_booking", "choose"): "forgeyard/LogisticsChoose-v0",
+}
+
 gymnasium.register(id="forgeyard/LogisticsChoose-v0", entry_point="training.envs:ChooseEnv")
+
+
+def environment_id(workflow: str, node: str) -> str:
+    """The environment that trains ``node`` of ``workflow``.
+
+    Raises:
+        TrainingError: no environment is registered for it, naming those that are.
+    """
+    try:
+        return ENVIRONMENTS[(workflow, node)]
+    except KeyError:
+        known = ", ".join(f"{w}.{n}" for w, n in sorted(ENVIRONMENTS))
+        field = "workflow" if all(w != workflow for w, _ in ENVIRONMENTS) else "node"
+        raise TrainingError(
+            f"No training environment for node `{node}` of workflow `{workflow}`; "
+            f"trainable decision points: {known}.",
+            field=field,
+        ) from None

@@ -27,6 +27,7 @@ from langgraph.types import Command
 
 from agents.nodes import OUTPUT, VISITS, NodeError
 from rewards.example import Example
+from rewards.loader import load_reward_spec_text
 from rewards.model import RewardModel
 from training.sandbox import Sandbox
 from workflows.compiler import build_graph, initial_state
@@ -65,14 +66,25 @@ class reward_model_reward:  # noqa: N801 - used like a function
     evaluation agree; a reward of ``None`` (no grader applies) counts as 0.
     """
 
-    def __init__(self, path: str | Path = LOGISTICS_REWARD) -> None:
+    def __init__(self, path: str | Path = LOGISTICS_REWARD, *, source: str | None = None) -> None:
         self.path = str(path)
+        # A stored version's text (``RewardModelRecord.source``); ``path`` then only
+        # names it and anchors relative paths, as for ``rewards.store.loaded_spec``.
+        self.source = source
         self._model: RewardModel | None = None
+
+    @classmethod
+    def from_record(cls, record: Any) -> reward_model_reward:
+        """The reward of a stored version (a ``RewardModelRecord``), exactly as approved."""
+        return cls(record.source_path or "<stored spec>", source=record.source)
 
     @property
     def model(self) -> RewardModel:
         if self._model is None:
-            self._model = RewardModel.from_path(self.path)
+            if self.source is None:
+                self._model = RewardModel.from_path(self.path)
+            else:
+                self._model = RewardModel(load_reward_spec_text(self.source, filename=self.path))
         return self._model
 
     def __call__(self, final_state: dict[str, Any], output: Any, task: BookingTask) -> float:
@@ -89,7 +101,7 @@ class reward_model_reward:  # noqa: N801 - used like a function
         return 0.0 if total is None else float(total)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "_model": None}
+        return {"path": self.path, "source": self.source, "_model": None}
 
 
 def _choosable(task: BookingTask) -> bool:

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 import forgeyard.models  # noqa: F401 - registers the tables
 import rewards.records  # noqa: F401
+import training.records  # noqa: F401
 import workflows.examples.logistics_booking.models  # noqa: F401
 
 config = context.config
