@@ -14,19 +14,26 @@ Errors::
 
 import gymnasium
 
-from training.envs import ChooseEnv, RewardCallable, reward_model_reward
+from training.envs import ChooseEnv, NodeEnv, RewardCallable, reward_model_reward
+from training.extract_env import ExtractEnv
 from training.sandbox import Sandbox, SandboxError, SandboxModel
+from training.tasks import RecordedTask, Task, tasks_from_runs
 
 __all__ = [
     "ENVIRONMENTS",
     "ChooseEnv",
+    "ExtractEnv",
+    "NodeEnv",
+    "RecordedTask",
     "RewardCallable",
     "Sandbox",
     "SandboxError",
     "SandboxModel",
+    "Task",
     "TrainingError",
     "environment_id",
     "reward_model_reward",
+    "tasks_from_runs",
 ]
 
 
@@ -41,9 +48,13 @@ class TrainingError(ValueError):
 # (workflow, node) → registered environment id; its entry point takes ``reward_fn``.
 ENVIRONMENTS: dict[tuple[str, str], str] = {
     ("logistics_booking", "choose"): "forgeyard/LogisticsChoose-v0",
+    ("logistics_booking", "extract"): "forgeyard/LogisticsExtract-v0",
 }
 
 gymnasium.register(id="forgeyard/LogisticsChoose-v0", entry_point="training.envs:ChooseEnv")
+gymnasium.register(
+    id="forgeyard/LogisticsExtract-v0", entry_point="training.extract_env:ExtractEnv"
+)
 
 
 def environment_id(workflow: str, node: str) -> str:

@@ -1,11 +1,14 @@
 """One Gymnasium environment per workflow decision point.
 
-:class:`ChooseEnv` is the ``choose`` node of ``logistics_booking``: ``reset``
-draws a structured, valid, non-denied task, runs the workflow's tool nodes up
-to ``choose`` and observes the prompt the model would see there; ``step``
-takes the completion, runs the rest of the workflow in a :class:`Sandbox` and
-scores the finished run with a reward function (by default the shipped
-reward model, the same scoring recorded runs get).
+:class:`NodeEnv` holds what they share: ``reset`` draws a task, runs the
+workflow in a :class:`Sandbox` up to the node and observes the prompt the model
+would see there; ``step`` takes the completion, runs the rest of the workflow
+in the sandbox and scores the finished run with a reward function (by default
+the shipped reward model, the same scoring recorded runs get).
+
+:class:`ChooseEnv` is the ``choose`` node of ``logistics_booking`` (structured,
+valid, non-denied tasks); :class:`~training.extract_env.ExtractEnv` its
+``extract`` node.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from __future__ import annotations
 import json
 import string
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import gymnasium
 import jsonschema
@@ -30,13 +34,14 @@ from rewards.example import Example
 from rewards.loader import load_reward_spec_text
 from rewards.model import RewardModel
 from training.sandbox import Sandbox
+from training.tasks import Task
 from workflows.compiler import build_graph, initial_state
-from workflows.examples.logistics_booking.tasks import BookingTask, generate_tasks
+from workflows.examples.logistics_booking.tasks import generate_tasks
 from workflows.expressions import evaluate, render
 from workflows.loader import load_spec
 from workflows.spec import LLMNode, WorkflowSpec, resolve_output_schema
 
-__all__ = ["ChooseEnv", "RewardCallable", "reward_model_reward"]
+__all__ = ["ChooseEnv", "NodeEnv", "RewardCallable", "reward_model_reward"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 LOGISTICS_SPEC = _ROOT / "workflows/examples/logistics_booking/workflow.yaml"
@@ -52,9 +57,12 @@ SANDBOX_APPROVER = "sandbox"
 
 
 class RewardCallable(Protocol):
-    """Scores a finished sandboxed run: ``(final_state, output, task) -> reward``."""
+    """Scores a finished sandboxed run: ``(final_state, output, task) -> reward``.
 
-    def __call__(self, final_state: dict[str, Any], output: Any, task: BookingTask) -> float: ...
+    ``task.expected`` is ``None`` for a recorded run nobody supplied ground truth for.
+    """
+
+    def __call__(self, final_state: dict[str, Any], output: Any, task: Task) -> float: ...
 
 
 class reward_model_reward:  # noqa: N801 - used like a function
@@ -87,8 +95,11 @@ class reward_model_reward:  # noqa: N801 - used like a function
                 self._model = RewardModel(load_reward_spec_text(self.source, filename=self.path))
         return self._model
 
-    def __call__(self, final_state: dict[str, Any], output: Any, task: BookingTask) -> float:
-        expected = json.loads(json.dumps(asdict(task.expected)))
+    def __call__(self, final_state: dict[str, Any], output: Any, task: Task) -> float:
+        # Without ground truth only the graders that need none apply (docs/training.md).
+        expected = None
+        if task.expected is not None:
+            expected = json.loads(json.dumps(asdict(task.expected)))
         example = Example(
             id=task.task_id,
             output=output,
@@ -104,8 +115,11 @@ class reward_model_reward:  # noqa: N801 - used like a function
         return {"path": self.path, "source": self.source, "_model": None}
 
 
-def _choosable(task: BookingTask) -> bool:
+def _choosable(task: Task) -> bool:
     e = task.expected
+    if e is None:
+        # A recorded run's input, taken because that run reached `choose`.
+        return not task.free_text
     return (
         not task.free_text
         and e.valid
@@ -115,22 +129,35 @@ def _choosable(task: BookingTask) -> bool:
     )
 
 
-class ChooseEnv(gymnasium.Env[str, str]):
-    """The ``choose`` decision of ``logistics_booking``, one episode per task.
+class NodeEnv(gymnasium.Env[str, str]):
+    """One llm node of ``logistics_booking`` as a one-step episode; subclasses name the node.
 
-    Observation: the node's chat messages as text (system, then user).
-    Action: the completion text, parsed as the node's structured output
-    (``{"quote_id": ...}``). Episodes last one step.
+    ``reset`` draws a task the subclass :meth:`accepts`, runs the workflow in
+    the sandbox up to :attr:`node` and observes the node's chat messages as
+    text.  ``step`` parses the completion against the node's resolved output
+    schema (an invalid one ends the episode with reward 0 and ``info["error"]``),
+    writes it into the state as the node's output, runs the rest of the
+    workflow in the sandbox — approvals signed off by the sandbox, the nodes in
+    :attr:`answered` answered by :meth:`answer`, any other llm node by
+    :class:`~training.sandbox.SandboxModel` — and scores the finished run with
+    ``reward_fn``.
+
+    ``reset(options={"task_id": ...})`` replays one task of the pool.
 
     Args:
         reward_fn: Scores the finished run; defaults to the shipped reward model.
-        task_pool: How many tasks to generate to draw from (the choosable ones are kept).
+        task_pool: How many tasks to generate to draw from (those accepted are kept).
         task_seed: Seed of :func:`generate_tasks` for the pool.
-        tasks: Draw from these instead (they must be choosable).
+        tasks: Draw from these instead (generated, or from recorded runs via
+            :func:`training.tasks.tasks_from_runs`); those not accepted are dropped.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
-    node = "choose"
+    node: ClassVar[str]
+    # Later llm nodes the environment answers from the state itself (see `answer`).
+    answered: ClassVar[tuple[str, ...]] = ()
+    # Says which tasks `accepts` keeps, for the error when none is left.
+    accepted_tasks: ClassVar[str] = "accepted"
 
     def __init__(
         self,
@@ -138,7 +165,7 @@ class ChooseEnv(gymnasium.Env[str, str]):
         *,
         task_pool: int = 200,
         task_seed: int = 0,
-        tasks: list[BookingTask] | None = None,
+        tasks: Sequence[Task] | None = None,
     ) -> None:
         self.spec_loaded = load_spec(LOGISTICS_SPEC)  # imports the tool modules too
         self.workflow: WorkflowSpec = self.spec_loaded.spec
@@ -147,11 +174,13 @@ class ChooseEnv(gymnasium.Env[str, str]):
             raise ValueError(f"Node `{self.node}` must be an llm node with an output schema.")
         self.llm_node = node
         self.reward_fn: RewardCallable = reward_fn or reward_model_reward()
-        pool = tasks if tasks is not None else generate_tasks(task_pool, seed=task_seed)
-        self.tasks = [t for t in pool if _choosable(t)]
+        pool: Sequence[Task] = (
+            tasks if tasks is not None else generate_tasks(task_pool, seed=task_seed)
+        )
+        self.tasks: list[Task] = [t for t in pool if self.accepts(t)]
         if not self.tasks:
             raise ValueError(
-                "No choosable task (structured, valid, cleared, with eligible quotes); "
+                f"No {self.accepted_tasks} task among the {len(pool)} given; "
                 "raise `task_pool` or pass other `tasks`."
             )
         self.observation_space = spaces.Text(max_length=MAX_PROMPT_CHARS, charset=CHARSET)
@@ -159,20 +188,33 @@ class ChooseEnv(gymnasium.Env[str, str]):
         self.sandbox = Sandbox()
         self._graph: CompiledStateGraph | None = None
         self._config: RunnableConfig = {}
-        self._task: BookingTask | None = None
+        self._task: Task | None = None
         self._schema: dict[str, Any] = {}
         self._obs = ""
+
+    def accepts(self, task: Task) -> bool:
+        """Whether ``task``'s run reaches :attr:`node` (and can be scored there)."""
+        raise NotImplementedError
+
+    def answer(self, node: str, state: dict[str, Any]) -> Any:
+        """The output of ``node`` (one of :attr:`answered`) for ``state``."""
+        raise NotImplementedError(f"`{type(self).__name__}` does not answer node `{node}`.")
+
+    def reset_info(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Further ``reset`` info for the state at :attr:`node`."""
+        return {}
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
-        index = int(self.np_random.integers(len(self.tasks)))
-        task = self.tasks[index]
+        task = self._draw(options or {})
         run_id = f"sbx-{uuid.uuid4().hex[:12]}"
         services = self.sandbox.services(run_id)
         self._graph = build_graph(self.workflow, services).compile(
-            checkpointer=MemorySaver(), interrupt_before=[self.node], name=self.workflow.name
+            checkpointer=MemorySaver(),
+            interrupt_before=[self.node, *self.answered],
+            name=self.workflow.name,
         )
         self._config = {"configurable": {"thread_id": run_id}}
         state = initial_state(self.workflow, task.input, dict(self.workflow.config))
@@ -181,7 +223,7 @@ class ChooseEnv(gymnasium.Env[str, str]):
         if tuple(snapshot.next) != (self.node,):
             raise RuntimeError(
                 f"Task {task.task_id} did not reach node `{self.node}` (next: {snapshot.next}); "
-                "only choosable tasks belong in the pool."
+                f"only {self.accepted_tasks} tasks belong in the pool."
             )
         values = dict(snapshot.values)
         self._schema = resolve_output_schema(
@@ -193,9 +235,23 @@ class ChooseEnv(gymnasium.Env[str, str]):
         messages.append({"role": "user", "content": render(self.llm_node.prompt, values)})
         self._task = task
         self._obs = _as_text(messages)
-        allowed = list(self._schema["properties"]["quote_id"]["enum"])
-        info = {"task_id": task.task_id, "allowed_quote_ids": allowed, "messages": messages}
-        return self._obs, info
+        info = {"task_id": task.task_id, "messages": messages, "schema": self._schema}
+        return self._obs, {**info, **self.reset_info(values)}
+
+    def _draw(self, options: dict[str, Any]) -> Task:
+        unknown = sorted(set(options) - {"task_id"})
+        if unknown:
+            raise ValueError(f"Unknown reset option(s) {unknown}; the only option is `task_id`.")
+        task_id = options.get("task_id")
+        if task_id is None:
+            return self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        for task in self.tasks:
+            if task.task_id == task_id:
+                return task
+        raise ValueError(
+            f"`options.task_id`: no task `{task_id}` among this environment's "
+            f"{len(self.tasks)} {self.accepted_tasks} tasks; pick one of `env.tasks`."
+        )
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self._graph is None or self._task is None:
@@ -210,8 +266,7 @@ class ChooseEnv(gymnasium.Env[str, str]):
         except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
             info["error"] = f"not a valid `{self.node}` output: {str(exc).splitlines()[0]}"
             return obs, 0.0, True, False, info
-        into = self.llm_node.output.into
-        graph.update_state(self._config, {into: parsed, VISITS: {self.node: 1}}, as_node=self.node)
+        self._write(graph, self.node, parsed)
         try:
             final = self._finish(graph)
         except NodeError as exc:
@@ -222,20 +277,52 @@ class ChooseEnv(gymnasium.Env[str, str]):
         reward = float(self.reward_fn(final, output, task))
         return obs, reward, True, False, info
 
+    def _write(self, graph: CompiledStateGraph, node: str, value: Any) -> None:
+        """Record ``value`` as the output of llm node ``node``, as if it had run."""
+        spec = self.workflow.nodes[node]
+        assert isinstance(spec, LLMNode)
+        update = {spec.output.into: value, VISITS: {node: 1}}
+        graph.update_state(self._config, update, as_node=node)
+
     def _finish(self, graph: CompiledStateGraph) -> dict[str, Any]:
-        """Run to the end, approving every approval as the sandbox."""
+        """Run to the end: answer the nodes in `answered`, approve approvals as the sandbox."""
         graph.invoke(None, self._config)
         for _ in range(len(self.workflow.nodes)):
             snapshot = graph.get_state(self._config)
             if not snapshot.next:
                 return dict(snapshot.values)
-            decision = {"approved": True, "by": SANDBOX_APPROVER, "comment": None}
-            graph.invoke(Command(resume=decision), self._config)
+            waiting = snapshot.next[0]
+            if waiting in self.answered:
+                self._write(graph, waiting, self.answer(waiting, dict(snapshot.values)))
+                graph.invoke(None, self._config)
+            else:
+                decision = {"approved": True, "by": SANDBOX_APPROVER, "comment": None}
+                graph.invoke(Command(resume=decision), self._config)
         raise RuntimeError("The sandboxed run kept stopping; is an approval looping?")
 
     def close(self) -> None:
         self.sandbox.close()
         super().close()
+
+
+class ChooseEnv(NodeEnv):
+    """The ``choose`` decision of ``logistics_booking``, one episode per task.
+
+    Observation: the node's chat messages as text (system, then user).
+    Action: the completion text, parsed as the node's structured output
+    (``{"quote_id": ...}``). Episodes last one step. Tasks: structured, valid,
+    cleared, with eligible quotes (or recorded runs with a structured input
+    that reached ``choose``). ``reset`` info adds ``allowed_quote_ids``.
+    """
+
+    node = "choose"
+    accepted_tasks = "choosable (structured, valid, cleared, with eligible quotes)"
+
+    def accepts(self, task: Task) -> bool:
+        return _choosable(task)
+
+    def reset_info(self, state: dict[str, Any]) -> dict[str, Any]:
+        return {"allowed_quote_ids": list(self._schema["properties"]["quote_id"]["enum"])}
 
 
 def _as_text(messages: list[dict[str, Any]]) -> str:

@@ -10,12 +10,13 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from sqlmodel import Session, func, select
 
-import training  # noqa: F401 - registers the environments
 from forgeyard.db import get_engine
+from training import ENVIRONMENTS
 from training.envs import ChooseEnv
 from workflows.examples.logistics_booking.models import Booking
 
-ENV_IDS = ["forgeyard/LogisticsChoose-v0"]
+# Every registered environment, so a new one is checked without touching this file.
+ENV_IDS = sorted(ENVIRONMENTS.values())
 
 
 def make_env() -> ChooseEnv:
@@ -38,6 +39,23 @@ def answer(quote_id: str) -> str:
 def test_check_env_passes(env_id: str) -> None:
     env = gymnasium.make(env_id, task_pool=60, task_seed=3)
     check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_reset_is_deterministic_per_seed_and_replays_a_task_by_id(env_id: str) -> None:
+    env = gymnasium.make(env_id, task_pool=60, task_seed=3).unwrapped
+    first, info = env.reset(seed=5)
+    again, info_again = env.reset(seed=5)
+    assert (first, info["task_id"]) == (again, info_again["task_id"])
+    assert info["messages"] == info_again["messages"]
+    assert first.endswith(info["messages"][-1]["content"])
+    assert info["schema"]["type"] == "object"
+    others = [t.task_id for t in env.tasks if t.task_id != info["task_id"]]
+    replayed, replayed_info = env.reset(options={"task_id": others[0]})
+    assert replayed_info["task_id"] == others[0] and replayed != first
+    with pytest.raises(ValueError, match="options.task_id"):
+        env.reset(options={"task_id": "lb-no-such-task"})
     env.close()
 
 
