@@ -153,6 +153,7 @@ class NodeEnv(gymnasium.Env[str, str]):
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
+    spec_path: ClassVar[Path] = LOGISTICS_SPEC
     node: ClassVar[str]
     # Later llm nodes the environment answers from the state itself (see `answer`).
     answered: ClassVar[tuple[str, ...]] = ()
@@ -167,7 +168,7 @@ class NodeEnv(gymnasium.Env[str, str]):
         task_seed: int = 0,
         tasks: Sequence[Task] | None = None,
     ) -> None:
-        self.spec_loaded = load_spec(LOGISTICS_SPEC)  # imports the tool modules too
+        self.spec_loaded = load_spec(self.spec_path)  # imports the tool modules too
         self.workflow: WorkflowSpec = self.spec_loaded.spec
         node = self.workflow.nodes[self.node]
         if not isinstance(node, LLMNode) or node.output.json_schema is None:
