@@ -130,7 +130,7 @@ def _choosable(task: Task) -> bool:
 
 
 class NodeEnv(gymnasium.Env[str, str]):
-    """One llm node of ``logistics_booking`` as a one-step episode; subclasses name the node.
+    """One llm node of a workflow (:attr:`spec_path`) as a one-step episode; subclasses name it.
 
     ``reset`` draws a task the subclass :meth:`accepts`, runs the workflow in
     the sandbox up to :attr:`node` and observes the node's chat messages as
