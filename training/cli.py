@@ -49,10 +49,10 @@ def _user_errors(fn: F) -> F:
         except ConfigError as exc:
             err_console.print("[red]error:[/] invalid training configuration:")
             for name, message in exc.problems.items():
-                err_console.print(f"  --{name.replace('_', '-')}: {escape(message)}")
+                err_console.print(f"  {_option(name)}: {escape(message)}")
             raise typer.Exit(2) from None
         except TrainingError as exc:
-            where = f"--{exc.field.replace('_', '-')}: " if exc.field else ""
+            where = f"{_option(exc.field)}: " if exc.field else ""
             err_console.print(f"[red]error:[/] {where}{escape(str(exc))}")
             raise typer.Exit(2) from None
         except TrainingJobNotFound as exc:
@@ -60,6 +60,11 @@ def _user_errors(fn: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _option(name: str) -> str:
+    """The option that sets config field ``name``."""
+    return OPTION_NAMES.get(name, (f"--{name.replace('_', '-')}",))[0]
 
 
 def _config_parameters() -> list[inspect.Parameter]:
