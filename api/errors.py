@@ -20,6 +20,9 @@ from api.registry import SpecNotAllowed, VersionConflict
 from api.schemas import ErrorOut, Problem
 from api.submissions import IdempotencyConflict
 from rewards.errors import DatasetError, LabelError, RewardModelNotFound, RewardSpecError
+from training import TrainingError
+from training.config import ConfigError
+from training.jobs import TrainingJobNotFound
 from workflows.catalog import UnknownWorkflowError
 from workflows.loader import SpecError
 
@@ -30,6 +33,7 @@ STATUS_OF: dict[type[Exception], int] = {
     RunNotFound: status.HTTP_404_NOT_FOUND,
     UnknownWorkflowError: status.HTTP_404_NOT_FOUND,
     RewardModelNotFound: status.HTTP_404_NOT_FOUND,
+    TrainingJobNotFound: status.HTTP_404_NOT_FOUND,
     RunStateError: status.HTTP_409_CONFLICT,
     IdempotencyConflict: status.HTTP_409_CONFLICT,
     VersionConflict: status.HTTP_409_CONFLICT,
@@ -39,6 +43,8 @@ STATUS_OF: dict[type[Exception], int] = {
     RewardSpecError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     DatasetError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     LabelError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    ConfigError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    TrainingError: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 # Declared on routes so the OpenAPI document lists the error answers.
@@ -64,12 +70,20 @@ def _problems(exc: Exception) -> list[Problem]:
         return [
             Problem(field=p.field or "<spec>", message=p.message, line=p.line) for p in exc.problems
         ]
+    if isinstance(exc, ConfigError):
+        return [Problem(field=name, message=message) for name, message in exc.problems.items()]
+    if isinstance(exc, TrainingError):
+        return [Problem(field=exc.field or "<request>", message=str(exc))]
     return []
 
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     code = next(c for t, c in STATUS_OF.items() if isinstance(exc, t))
     detail = str(exc).split("\n", 1)[0] if _problems(exc) else str(exc)
+    if isinstance(exc, ConfigError):
+        detail = "Invalid training configuration: " + "; ".join(
+            f"{name}: {message}" for name, message in exc.problems.items()
+        )
     if isinstance(exc, UnknownWorkflowError | KeyError):
         detail = exc.args[0] if exc.args else str(exc)
     return error_response(code, detail, _problems(exc))

@@ -15,6 +15,7 @@ from api.routes import (
     run_actions,
     run_events,
     runs,
+    training_jobs,
     workflows,
 )
 from forgeyard.settings import apply_offline_environment, get_settings
@@ -40,6 +41,7 @@ def create_app() -> FastAPI:
         run_events,
         labels,
         reward_models,
+        training_jobs,
     ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_request_body_bytes)

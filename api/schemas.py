@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from forgeyard.models import Run, RunStatus, Step
 from rewards.records import (
@@ -17,6 +26,8 @@ from rewards.records import (
     RewardModelStatus,
 )
 from rewards.runs import RunFilter
+from training.config import GRPOJobConfig
+from training.records import TrainingJobRecord, TrainingJobStatus, TrainingMetricRecord
 
 
 class Problem(BaseModel):
@@ -330,3 +341,81 @@ class LabelOut(BaseModel):
     @classmethod
     def of(cls, record: LabelRecord) -> LabelOut:
         return cls(**{name: getattr(record, name) for name in cls.model_fields})
+
+
+# -- training jobs --------------------------------------------------------------------
+# Set by the server, not the caller: the tenant is the API key's, and an API
+# caller must not choose where on the server files are written.
+_SERVER_SIDE_FIELDS = ("tenant", "output_dir")
+
+
+def _training_job_create() -> type[BaseModel]:
+    """The request body: every :class:`GRPOJobConfig` field but the server's, with its help."""
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(GRPOJobConfig):
+        if f.name in _SERVER_SIDE_FIELDS:
+            continue
+        annotation = {"str": str, "int": int, "float": float, "bool | None": bool | None}[
+            str(f.type)
+        ]
+        fields[f.name] = (annotation, Field(default=f.default, description=f.metadata["help"]))
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        "TrainingJobCreate",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        __doc__="A GRPO training job; unset fields take their defaults. "
+        "The reward model must be approved for this tenant and workflow.",
+        **fields,
+    )
+    return model
+
+
+TrainingJobCreate = _training_job_create()
+
+
+class TrainingMetricOut(BaseModel):
+    step: int
+    reward_mean: float | None = Field(description="Mean reward of the step's completions.")
+    reward_std: float | None = Field(description="Their standard deviation.")
+    frac_zero_std: float | None = Field(
+        description="Share of groups whose completions all scored the same (no signal)."
+    )
+    kl: float | None = Field(description="KL divergence to the base model.")
+    loss: float | None
+    values: dict[str, Any] = Field(description="Everything else TRL logged at this step.")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, record: TrainingMetricRecord) -> TrainingMetricOut:
+        return cls(**{name: getattr(record, name) for name in cls.model_fields})
+
+
+class TrainingJobOut(BaseModel):
+    id: str
+    workflow: str
+    node: str
+    reward_model_id: str
+    base_model: str
+    status: TrainingJobStatus
+    step: int
+    total_steps: int
+    message: str | None = Field(description="What the job is doing now.")
+    error: str | None
+    adapter_id: str | None = Field(description="The candidate adapter, once succeeded.")
+    attempts: int = Field(description="Times a worker started it (a dead worker's job resumes).")
+    config: dict[str, Any] = Field(description="The full configuration, defaults filled in.")
+    summary: dict[str, Any] | None = Field(description="Final metrics, once succeeded.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    links: dict[str, str]
+
+    @classmethod
+    def of(cls, record: TrainingJobRecord) -> TrainingJobOut:
+        base = f"/v1/training-jobs/{record.id}"
+        links = {"self": base, "metrics": f"{base}/metrics", "plot": f"{base}/plot.png"}
+        fields = set(cls.model_fields) - {"links"}
+        return cls(**{name: getattr(record, name) for name in fields}, links=links)
+
+
+class TrainingJobDetail(TrainingJobOut):
+    latest_metrics: TrainingMetricOut | None = Field(description="The last step logged.")

@@ -21,6 +21,7 @@ from rich.prompt import Confirm  # noqa: E402
 from forgeyard.console import console, err_console  # noqa: E402
 from rewards.cli import app as rewards_app  # noqa: E402
 from serving.cli import app as model_app  # noqa: E402
+from training.cli import app as train_app  # noqa: E402
 
 app = typer.Typer(
     help="Forgeyard: agentic workflows on your own machines.",
@@ -39,6 +40,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(rewards_app, name="rewards")
+app.add_typer(train_app, name="train")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -435,6 +437,13 @@ def worker(
         bool, typer.Option("--beat/--no-beat", help="Also run the sweeper schedule (one per site).")
     ] = True,
     loglevel: str = "INFO",
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated queues to serve: `runs` (runs, evaluations, webhooks), "
+            "`training` (GRPO jobs; give them their own worker), or literal queue names."
+        ),
+    ] = "runs",
 ) -> None:
     """Run a Celery worker for runs (and, with --beat, the periodic sweeper)."""
     from forgeyard.db import upgrade
@@ -442,18 +451,23 @@ def worker(
     from worker.app import app as celery_app
 
     settings = get_settings()
+    aliases = {"runs": settings.queue, "training": settings.training_queue}
+    names = [aliases.get(q.strip(), q.strip()) for q in queues.split(",") if q.strip()]
+    if not names:
+        err_console.print("[red]error:[/] --queues: name at least one queue (runs, training)")
+        raise typer.Exit(2)
     upgrade()
     console.print(
-        f"worker on queue `{settings.queue}` of {_safe_url(settings.broker_url)}, "
-        f"database {_safe_url(settings.resolved_database_url)}, "
-        f"sweeper {'on' if beat else 'off'}"
+        f"worker on queue(s) {', '.join(f'`{n}`' for n in names)} of "
+        f"{_safe_url(settings.broker_url)}, database "
+        f"{_safe_url(settings.resolved_database_url)}, sweeper {'on' if beat else 'off'}"
     )
     argv = [
         "worker",
         f"--loglevel={loglevel}",
         f"--concurrency={concurrency}",
         f"--pool={pool}",
-        f"--queues={settings.queue}",
+        f"--queues={','.join(names)}",
     ]
     if beat:
         argv += ["--beat", f"--schedule={settings.data_dir / 'celerybeat-schedule'}"]

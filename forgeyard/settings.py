@@ -145,6 +145,16 @@ class Settings(BaseSettings):
         description="A queued run no worker picked up in this time is enqueued again "
         "(its message may have been lost with Redis).",
     )
+    training_queue: str = Field(
+        default="forgeyard-training",
+        description="Celery queue of GRPO training jobs, so long jobs never hold up runs "
+        "(`forgeyard worker --queues training`).",
+    )
+    training_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="A training job whose worker died this many times is failed, not retried.",
+    )
     webhook_secret: str = Field(
         default="change-me", description="HMAC-SHA256 key that signs webhook calls."
     )

@@ -12,12 +12,17 @@ Errors::
     TrainingError     a training request names something unknown or unusable
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import gymnasium
 
-from training.envs import ChooseEnv, NodeEnv, RewardCallable, reward_model_reward
-from training.extract_env import ExtractEnv
-from training.sandbox import Sandbox, SandboxError, SandboxModel
-from training.tasks import RecordedTask, Task, tasks_from_runs
+if TYPE_CHECKING:
+    from training.envs import ChooseEnv, NodeEnv, RewardCallable, reward_model_reward
+    from training.extract_env import ExtractEnv
+    from training.sandbox import Sandbox, SandboxError, SandboxModel
+    from training.tasks import RecordedTask, Task, tasks_from_runs
 
 __all__ = [
     "ENVIRONMENTS",
@@ -43,6 +48,31 @@ class TrainingError(ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+# The environments import LangGraph and the workflow runtime (about a second);
+# they load on first use, so `forgeyard --help` and the job layer stay quick.
+_LAZY = {
+    "ChooseEnv": "training.envs",
+    "NodeEnv": "training.envs",
+    "ExtractEnv": "training.extract_env",
+    "RecordedTask": "training.tasks",
+    "Task": "training.tasks",
+    "tasks_from_runs": "training.tasks",
+    "RewardCallable": "training.envs",
+    "reward_model_reward": "training.envs",
+    "Sandbox": "training.sandbox",
+    "SandboxError": "training.sandbox",
+    "SandboxModel": "training.sandbox",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'training' has no attribute {name!r}")
 
 
 # (workflow, node) → registered environment id; its entry point takes ``reward_fn``.

@@ -1,11 +1,12 @@
 """Thin Celery tasks: each takes an id and calls a plain function in `worker.runs`,
-`worker.webhooks` or `rewards.store`, which tests call without a broker."""
+`worker.webhooks`, `rewards.store` or `training.jobs`, which tests call without a broker."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rewards import store as reward_store
+from training import jobs as training_jobs
 from worker import runs, webhooks
 from worker.app import app
 
@@ -18,8 +19,9 @@ def execute_run_task(run_id: str) -> None:
 
 @app.task(name="forgeyard.sweep")
 def sweep_task() -> None:
-    """Re-enqueue runs whose worker died or whose message was lost."""
+    """Re-enqueue runs and training jobs whose worker died or whose message was lost."""
     runs.sweep()
+    training_jobs.sweep()
 
 
 @app.task(name="forgeyard.deliver_webhook", bind=True, max_retries=None)
@@ -35,3 +37,9 @@ def deliver_webhook_task(self: Any, run_id: str) -> None:
 def evaluate_reward_model_task(evaluation_id: str) -> None:
     """Run a queued reward-model evaluation, storing its progress and report."""
     reward_store.process_evaluation(evaluation_id)
+
+
+@app.task(name="forgeyard.train")
+def train_task(job_id: str) -> None:
+    """Run (or resume from its checkpoint) a queued GRPO training job; on the training queue."""
+    training_jobs.process_job(job_id)

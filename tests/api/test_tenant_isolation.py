@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from forgeyard.tenants import revoke_key
+from tests.support.training import StandInTrainer, fake_model_dir, shipped_reward_model
+from training.jobs import process_job
 from worker.runs import process_run
 
 RUN_ENDPOINTS = [
@@ -15,6 +17,11 @@ RUN_ENDPOINTS = [
     ("POST", "/v1/runs/{id}/reject"),
     ("POST", "/v1/runs/{id}/cancel"),
     ("GET", "/v1/runs/{id}/labels"),
+]
+TRAINING_JOB_ENDPOINTS = [
+    ("GET", "/v1/training-jobs/{id}"),
+    ("GET", "/v1/training-jobs/{id}/metrics"),
+    ("GET", "/v1/training-jobs/{id}/plot.png"),
 ]
 ALL_ENDPOINTS = RUN_ENDPOINTS + [
     ("GET", "/v1/runs"),
@@ -28,6 +35,9 @@ ALL_ENDPOINTS = RUN_ENDPOINTS + [
     ("GET", "/v1/reward-models/rm"),
     ("POST", "/v1/reward-models/rm/evaluations"),
     ("GET", "/v1/reward-models/rm/evaluations/ev"),
+    ("GET", "/v1/training-jobs"),
+    ("POST", "/v1/training-jobs"),
+    *TRAINING_JOB_ENDPOINTS,
 ]
 
 
@@ -73,6 +83,23 @@ def test_other_tenants_lists_and_workflows_are_invisible(two_tenants):
     ra = a.post("/v1/workflows/adder/runs", json={"input": {"a": 1}}, headers=key).json()["id"]
     rb = b.post("/v1/workflows/adder/runs", json={"input": {"a": 1}}, headers=key).json()["id"]
     assert ra != rb
+
+
+def test_other_tenants_training_job_is_not_found(two_tenants, tmp_path):  # type: ignore[no-untyped-def]
+    a, b, _ = two_tenants
+    reward = shipped_reward_model(a.id)
+    body = {"reward_model": reward.id, "base_model": str(fake_model_dir(tmp_path)), "max_steps": 2}
+    job_id = a.post("/v1/training-jobs", json=body).json()["id"]
+    process_job(job_id, trainer=StandInTrainer())  # metrics and a plot to hide
+    for method, template in TRAINING_JOB_ENDPOINTS:
+        response = _call(b, method, template.format(id=job_id))
+        assert response.status_code == 404, (method, template, response.text)
+        assert response.json()["detail"] == f"No training job `{job_id}`.", (method, template)
+        assert _call(a, method, template.format(id=job_id)).status_code == 200, template
+    assert b.get("/v1/training-jobs").json() == []
+    # Nor can another tenant train on alpha's reward model.
+    refused = b.post("/v1/training-jobs", json=body)
+    assert refused.status_code == 422 and refused.json()["problems"][0]["field"] == "reward_model"
 
 
 def test_bad_credentials_are_401_on_every_endpoint(two_tenants):

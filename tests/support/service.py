@@ -18,6 +18,7 @@ from typing import Any
 REDIS_DB = 1 + os.getpid() % 15
 os.environ.setdefault("FORGEYARD_BROKER_URL", f"redis://127.0.0.1:6379/{REDIS_DB}")
 os.environ.setdefault("FORGEYARD_QUEUE", f"forgeyard-test-{uuid.uuid4().hex[:8]}")
+os.environ.setdefault("FORGEYARD_TRAINING_QUEUE", f"forgeyard-training-test-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("FORGEYARD_API_TOOL_MODULES", json.dumps(["tests.support.tools"]))
 
 from fastapi.testclient import TestClient  # noqa: E402
@@ -76,7 +77,7 @@ def purge_queue() -> None:
     settings = get_settings()
     client = redis.Redis.from_url(settings.broker_url)
     try:
-        client.delete(settings.queue)
+        client.delete(settings.queue, settings.training_queue)
     finally:
         client.close()
 

@@ -34,7 +34,9 @@ FAST = {
 class WorkerProcess:
     """One worker process; its log goes to a file shown when a test fails."""
 
-    def __init__(self, log_path: Path, env: dict[str, str], *, beat: bool) -> None:
+    def __init__(
+        self, log_path: Path, env: dict[str, str], *, beat: bool, queues: str | None = None
+    ) -> None:
         self.log_path = log_path
         settings = get_settings()
         argv = [
@@ -51,7 +53,7 @@ class WorkerProcess:
             "--loglevel",
             "INFO",
             "-Q",
-            settings.queue,
+            queues or settings.queue,
             "--without-gossip",
             "--without-mingle",
             "-n",
@@ -113,11 +115,16 @@ def start_worker(any_db: str, tmp_path: Path, request) -> Iterator[Callable[...,
         "FORGEYARD_DATA_DIR": str(tmp_path),
         "FORGEYARD_BROKER_URL": settings.broker_url,
         "FORGEYARD_QUEUE": settings.queue,
+        "FORGEYARD_TRAINING_QUEUE": settings.training_queue,
     }
 
-    def start(beat: bool = True, **extra_env: str) -> WorkerProcess:
+    def start(beat: bool = True, queues: str | None = None, **extra_env: str) -> WorkerProcess:
+        """A worker on the runs queue (or ``queues``, comma-separated names)."""
         worker = WorkerProcess(
-            tmp_path / f"worker{len(workers) + 1}.log", {**env, **extra_env}, beat=beat
+            tmp_path / f"worker{len(workers) + 1}.log",
+            {**env, **extra_env},
+            beat=beat,
+            queues=queues,
         )
         workers.append(worker)
         return worker

@@ -1,0 +1,31 @@
+"""GRPO training jobs as worker jobs: sending one to a training worker.
+
+Training jobs go to their own queue (``FORGEYARD_TRAINING_QUEUE``), served by
+workers started with ``forgeyard worker --queues training``, so an hour-long
+job never holds up runs.  The job is recorded (queued) before it is sent, and
+:func:`training.jobs.process_job` claims it, so a message delivered twice
+trains it once; :func:`training.jobs.sweep` sends it again if the message or
+its worker was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from forgeyard.settings import get_settings
+
+__all__ = ["enqueue"]
+
+log = logging.getLogger("forgeyard.worker")
+
+
+def enqueue(job_id: str) -> bool:
+    """Send the job to a training worker; False (logged) when the broker is unreachable."""
+    from worker.tasks import train_task
+
+    try:
+        train_task.apply_async((job_id,), queue=get_settings().training_queue)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper sends it again
+        log.warning("training job %s not enqueued (broker: %s)", job_id, exc)
+        return False
+    return True
