@@ -88,8 +88,14 @@ class reward_model_reward:  # noqa: N801 - used like a function
         return self._model
 
     def __call__(self, final_state: dict[str, Any], output: Any, task: BookingTask) -> float:
+        total = self.model.reward(self.example(final_state, output, task))
+        return 0.0 if total is None else float(total)
+
+    @staticmethod
+    def example(final_state: dict[str, Any], output: Any, task: BookingTask) -> Example:
+        """The finished sandboxed run as the :class:`Example` the reward model scores."""
         expected = json.loads(json.dumps(asdict(task.expected)))
-        example = Example(
+        return Example(
             id=task.task_id,
             output=output,
             state=final_state,
@@ -97,8 +103,6 @@ class reward_model_reward:  # noqa: N801 - used like a function
             input=task.input,
             completion=json.dumps(output) if output is not None else None,
         )
-        total = self.model.reward(example)
-        return 0.0 if total is None else float(total)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "source": self.source, "_model": None}
@@ -120,7 +124,10 @@ class ChooseEnv(gymnasium.Env[str, str]):
 
     Observation: the node's chat messages as text (system, then user).
     Action: the completion text, parsed as the node's structured output
-    (``{"quote_id": ...}``). Episodes last one step.
+    (``{"quote_id": ...}``). Episodes last one step. ``reset(options={"task_id":
+    ...})`` replays a given task instead of drawing one; ``info`` then and
+    otherwise carries the node's messages and its resolved output schema, and
+    ``step``'s ``info`` the run's end ``output`` and final ``state``.
 
     Args:
         reward_fn: Scores the finished run; defaults to the shipped reward model.
@@ -167,8 +174,7 @@ class ChooseEnv(gymnasium.Env[str, str]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[str, dict[str, Any]]:
         super().reset(seed=seed)
-        index = int(self.np_random.integers(len(self.tasks)))
-        task = self.tasks[index]
+        task = self._task_of(options) or self.tasks[int(self.np_random.integers(len(self.tasks)))]
         run_id = f"sbx-{uuid.uuid4().hex[:12]}"
         services = self.sandbox.services(run_id)
         self._graph = build_graph(self.workflow, services).compile(
@@ -194,8 +200,26 @@ class ChooseEnv(gymnasium.Env[str, str]):
         self._task = task
         self._obs = _as_text(messages)
         allowed = list(self._schema["properties"]["quote_id"]["enum"])
-        info = {"task_id": task.task_id, "allowed_quote_ids": allowed, "messages": messages}
+        info = {
+            "task_id": task.task_id,
+            "allowed_quote_ids": allowed,
+            "messages": messages,
+            "schema": self._schema,
+        }
         return self._obs, info
+
+    def _task_of(self, options: dict[str, Any] | None) -> BookingTask | None:
+        """The task ``options["task_id"]`` names (a held-out evaluation replays each one)."""
+        task_id = (options or {}).get("task_id")
+        if task_id is None:
+            return None
+        for task in self.tasks:
+            if task.task_id == task_id:
+                return task
+        raise ValueError(
+            f"options.task_id `{task_id}` is not a choosable task of this environment; "
+            "pass it in `tasks` (or a pool that generates it)."
+        )
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if self._graph is None or self._task is None:
@@ -219,6 +243,7 @@ class ChooseEnv(gymnasium.Env[str, str]):
             return obs, 0.0, True, False, info
         output = final.get(OUTPUT)
         info["output"] = output
+        info["state"] = final
         reward = float(self.reward_fn(final, output, task))
         return obs, reward, True, False, info
 
