@@ -8,6 +8,7 @@ from api import errors
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics
 from api.routes import (
+    adapters,
     health,
     labels,
     metrics,
@@ -40,6 +41,7 @@ def create_app() -> FastAPI:
         run_events,
         labels,
         reward_models,
+        adapters,
     ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_request_body_bytes)

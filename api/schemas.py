@@ -17,6 +17,7 @@ from rewards.records import (
     RewardModelStatus,
 )
 from rewards.runs import RunFilter
+from training.records import AdapterRecord, AdapterStatus
 
 
 class Problem(BaseModel):
@@ -32,6 +33,12 @@ class ErrorOut(BaseModel):
 
     detail: str
     problems: list[Problem] = Field(default_factory=list)
+
+
+class PromotionRefusedOut(ErrorOut):
+    """409 from a promotion the gate refused: its decision with every figure."""
+
+    gate: dict[str, Any]
 
 
 class RunCreate(BaseModel):
@@ -330,3 +337,38 @@ class LabelOut(BaseModel):
     @classmethod
     def of(cls, record: LabelRecord) -> LabelOut:
         return cls(**{name: getattr(record, name) for name in cls.model_fields})
+
+
+class AdapterOut(BaseModel):
+    id: str
+    workflow: str
+    node: str
+    base_model: str
+    reward_model_id: str
+    training_job_id: str | None
+    rank: int
+    status: AdapterStatus = Field(
+        description="`candidate` after training, `active` while it answers the node in this "
+        "tenant's runs, `retired` when replaced or rolled back."
+    )
+    served_name: str = Field(description="The model name the server answers it under.")
+    metrics: dict[str, Any]
+    gate: dict[str, Any] | None = Field(
+        description="The promotion gate's last decision: `passed`, `reason`, mean rewards, "
+        "`mean_difference`, its 95% interval `ci_low`/`ci_high`, hack-probe pass rates."
+    )
+    previous_adapter_id: str | None = Field(description="What rollback returns to.")
+    created_at: datetime
+    promoted_at: datetime | None
+    retired_at: datetime | None
+
+    @classmethod
+    def of(cls, record: AdapterRecord) -> AdapterOut:
+        return cls(**{name: getattr(record, name) for name in cls.model_fields})
+
+
+class RollbackOut(BaseModel):
+    retired: AdapterOut
+    active: AdapterOut | None = Field(
+        description="The adapter answering the node again; null: the base model does."
+    )

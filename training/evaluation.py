@@ -28,7 +28,6 @@ from workflows.examples.logistics_booking.tasks import BookingTask, generate_tas
 __all__ = ["Evaluation", "TaskResult", "evaluate_served", "held_out_tasks"]
 
 
-
 @dataclass
 class TaskResult:
     """One held-out task answered by one served model."""
