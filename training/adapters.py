@@ -164,11 +164,17 @@ def _load(server_url: str, record: AdapterRecord) -> None:
 
 
 def _unload(server_url: str, record: AdapterRecord) -> None:
-    """Unload; an adapter the server does not hold (it restarted) is already gone."""
+    """Unload, best effort: no run names an adapter the registry does not hold active.
+
+    One the server does not hold (it restarted) is already gone; an unreachable
+    server loses it when it comes back.
+    """
     try:
         unload_adapter(server_url, record.served_name)
     except AdapterError as exc:
         log.info("adapter %s was not loaded: %s", record.served_name, exc)
+    except ModelServerError as exc:
+        log.warning("adapter %s left loaded: %s", record.served_name, exc)
 
 
 def ensure_loaded(served_name: str, *, server_url: str | None = None) -> bool:

@@ -10,10 +10,36 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
-from training.envs import ChooseEnv
+from forgeyard.db import session_scope
+from rewards.loader import load_reward_spec
+from rewards.store import register
+from training.envs import LOGISTICS_REWARD, ChooseEnv
+from training.records import AdapterRecord
 
 TRAIN_SEED = 11
+WORKFLOW, NODE = "logistics_booking", "choose"
+
+
+def reward_model_id(tenant: str) -> str:
+    """The shipped logistics reward model, registered for ``tenant``."""
+    return register(load_reward_spec(LOGISTICS_REWARD), tenant_id=tenant).id
+
+
+def candidate(tenant: str, path: Path | str, *, rank: int = 8, **fields: Any) -> AdapterRecord:
+    """An adapter row of ``choose`` (a candidate unless ``status`` says otherwise)."""
+    values = {"workflow": WORKFLOW, "node": NODE, "base_model": "tiny", **fields}
+    record = AdapterRecord(
+        tenant_id=tenant,
+        reward_model_id=reward_model_id(tenant),
+        path=str(path),
+        rank=rank,
+        **values,
+    )
+    with session_scope() as session:
+        session.add(record)
+    return record
 
 
 def answer(quote_id: str) -> str:
