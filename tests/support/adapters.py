@@ -48,7 +48,13 @@ def answer(quote_id: str) -> str:
 
 
 def train_choose_adapter(
-    model_dir: Path, out: Path, *, rank: int = 8, steps: int = 300, pool: int = 300
+    model_dir: Path,
+    out: Path,
+    *,
+    rank: int = 8,
+    steps: int = 300,
+    pool: int = 300,
+    first_listed: bool = False,
 ) -> Path:
     """Fine-tune a LoRA of ``rank`` on correct ``choose`` answers; the adapter directory."""
     import torch
@@ -65,7 +71,8 @@ def train_choose_adapter(
             info["messages"], tokenize=False, add_generation_prompt=True
         )
         assert task.expected.choice_quote_id is not None
-        target = answer(task.expected.choice_quote_id) + tokenizer.eos_token
+        quote_id = info["allowed_quote_ids"][0] if first_listed else task.expected.choice_quote_id
+        target = answer(quote_id) + tokenizer.eos_token
         p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         t_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
         examples.append((torch.tensor([p_ids + t_ids]), len(p_ids)))
