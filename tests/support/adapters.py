@@ -1,9 +1,11 @@
-"""Adapters for promotion tests: a quick supervised LoRA that answers ``choose`` correctly.
+"""Adapters for promotion tests: a quick supervised LoRA trained on correct ``choose`` answers.
 
 A few hundred tiny optimisation steps on CPU (seconds): PEFT LoRA on the tiny
 model, trained on the correct compact-JSON completion (``{"quote_id":"Q-…"}``)
 of training tasks, prompts built by the chat template from the environment's
-messages.  Held-out tasks use another seed, so the gate sees real generalisation.
+messages.  Held-out tasks use another seed.  On the random-weight tiny model it
+does not generalise decisively (measured on the gate's 30 held-out tasks: mean
+reward 0.69 vs 0.61, 95% interval of the gain [-0.07, +0.22]).
 """
 
 from __future__ import annotations
@@ -54,7 +56,6 @@ def train_choose_adapter(
     rank: int = 8,
     steps: int = 300,
     pool: int = 300,
-    first_listed: bool = False,
 ) -> Path:
     """Fine-tune a LoRA of ``rank`` on correct ``choose`` answers; the adapter directory."""
     import torch
@@ -71,8 +72,7 @@ def train_choose_adapter(
             info["messages"], tokenize=False, add_generation_prompt=True
         )
         assert task.expected.choice_quote_id is not None
-        quote_id = info["allowed_quote_ids"][0] if first_listed else task.expected.choice_quote_id
-        target = answer(quote_id) + tokenizer.eos_token
+        target = answer(task.expected.choice_quote_id) + tokenizer.eos_token
         p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         t_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
         examples.append((torch.tensor([p_ids + t_ids]), len(p_ids)))
