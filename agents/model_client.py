@@ -50,7 +50,13 @@ class ModelTimeout(ModelError):
 
 
 class ModelRequestError(ModelError):
-    """The model server refused the request."""
+    """The model server refused the request (``status_code``: its HTTP status)."""
+
+    def __init__(
+        self, message: str, call: ModelCall | None = None, *, status_code: int | None = None
+    ) -> None:
+        super().__init__(message, call)
+        self.status_code = status_code
 
 
 class ModelOutputError(ModelError):
@@ -71,6 +77,8 @@ class ModelCall:
     finish_reason: str | None = None
     latency_ms: float = 0.0
     tries: int = 1
+    # The LoRA adapter ``model`` names, when the node was answered by one.
+    adapter: str | None = None
 
     @property
     def token_ids(self) -> dict[str, list[int] | None]:
@@ -180,6 +188,7 @@ class ModelClient:
                     f"model server at {self.base_url} rejected the request "
                     f"(HTTP {exc.status_code}): {_server_message(exc)}",
                     call,
+                    status_code=exc.status_code,
                 ) from None
             if attempt < self.tries:
                 time.sleep(delay)

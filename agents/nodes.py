@@ -28,6 +28,7 @@ from agents.model_client import (
     ModelClient,
     ModelError,
     ModelOutputError,
+    ModelRequestError,
     ModelTimeout,
 )
 from agents.tools import ToolContext, ToolError, registry
@@ -75,9 +76,18 @@ class RunServices:
     model: ModelClient
     recorder: StepRecorder
     ledger: EffectsLedger = field(default_factory=EffectsLedger)
-    # A LoRA adapter (its served name) to answer this run's llm nodes.
+    # LoRA adapters (served names) answering llm nodes: ``adapters`` by node name,
+    # ``adapter`` every llm node not named there.  A node's own ``model`` wins.
     adapter: str | None = None
+    adapters: dict[str, str] = field(default_factory=dict)
+    # Called with an adapter the server does not know (it restarted); True when it
+    # was loaded again, and the node's call is retried once.
+    reload_adapter: Callable[[str], bool] | None = None
     sandbox: bool = False
+
+    def adapter_for(self, node: str) -> str | None:
+        """The adapter that answers llm node ``node``, if any."""
+        return self.adapters.get(node, self.adapter)
 
 
 @dataclass
@@ -154,18 +164,33 @@ def _llm(
     except ExpressionError as exc:
         raise NodeError(f"node `{name}`: {exc}") from None
     options = node.model
-    try:
-        call = services.model.complete(
+    adapter = None if options.model else services.adapter_for(name)
+
+    def complete() -> ModelCall:
+        return services.model.complete(
             messages,
             schema=schema,
-            model=options.model or services.adapter,
+            model=options.model or adapter,
             temperature=options.temperature,
             top_p=options.top_p,
             max_tokens=options.max_tokens,
             seed=options.seed,
             timeout=node.timeout_seconds,
         )
+
+    try:
+        try:
+            call = complete()
+        except ModelRequestError as exc:
+            # 404: the server no longer holds the adapter (it restarted); load it
+            # from the registry and ask once more.
+            reload = services.reload_adapter
+            if not (adapter and exc.status_code == 404 and reload and reload(adapter)):
+                raise
+            call = complete()
     except ModelError as exc:
+        if exc.call is not None:
+            exc.call.adapter = adapter
         # A bad completion may be luck of the draw; an unreachable server was
         # already retried with backoff by the client.
         raise NodeError(
@@ -173,6 +198,7 @@ def _llm(
             retryable=isinstance(exc, ModelOutputError | ModelTimeout),
             call=exc.call,
         ) from None
+    call.adapter = adapter
     return NodeResult(
         update={node.output.into: call.parsed},
         input={"schema": schema} if schema else None,

@@ -13,7 +13,7 @@ Errors::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -188,6 +188,7 @@ def execute_run(
     *,
     model: ModelClient | None = None,
     adapter: str | None = None,
+    adapters: Mapping[str, str] | None = None,
     on_step: Callable[[Step], None] | None = None,
     resume: dict[str, Any] | None = None,
 ) -> Run:
@@ -196,14 +197,26 @@ def execute_run(
     Safe to call again for a run whose worker died: the graph continues from its
     last checkpoint and side effects are not repeated.  A finished run is
     returned as it is.
+
+    Which LoRA adapter answers an llm node: ``adapters[node]``, else ``adapter``
+    (every llm node); with neither given, the run's tenant's active adapter for
+    that node of the workflow (the adapter registry), else the base model.
     """
     run = get_run(run_id)
     if run.status.finished or (run.status == RunStatus.waiting_approval and resume is None):
         return run
     loaded = pinned_spec(run)
-    recorder = StepRecorder(run.id, adapter=adapter, on_step=on_step)
+    client = model or ModelClient.default()
+    if adapters is None and adapter is None:
+        adapters = _registry_adapters(run)
+    recorder = StepRecorder(run.id, on_step=on_step)
     services = RunServices(
-        run_id=run.id, model=model or ModelClient.default(), recorder=recorder, adapter=adapter
+        run_id=run.id,
+        model=client,
+        recorder=recorder,
+        adapter=adapter,
+        adapters=dict(adapters or {}),
+        reload_adapter=lambda name: _reload_adapter(name, client.base_url),
     )
     _set_status(run.id, RunStatus.running, started=True)
     graph_config: RunnableConfig = {
@@ -244,6 +257,20 @@ def execute_run(
     return _finish(run.id, RunStatus.succeeded, output=jsonable(snapshot.values.get(OUTPUT)))
 
 
+def _registry_adapters(run: Run) -> dict[str, str]:
+    """The run's tenant's active adapters for its workflow, by node."""
+    # Imported here: training builds on agents, not the other way round at import time.
+    from training.adapters import active_adapters
+
+    return active_adapters(run.tenant_id, run.workflow)
+
+
+def _reload_adapter(served_name: str, base_url: str) -> bool:
+    from training.adapters import ensure_loaded
+
+    return ensure_loaded(served_name, server_url=base_url)
+
+
 def decide(
     run_id: str,
     *,
@@ -253,6 +280,7 @@ def decide(
     tenant_id: str | None = None,
     model: ModelClient | None = None,
     adapter: str | None = None,
+    adapters: Mapping[str, str] | None = None,
     on_step: Callable[[Step], None] | None = None,
 ) -> Run:
     """Approve or reject the run's pending step and carry on."""
@@ -263,6 +291,7 @@ def decide(
         run_id,
         model=model,
         adapter=adapter,
+        adapters=adapters,
         on_step=on_step,
         resume={"approved": approved, "by": by, "comment": comment},
     )

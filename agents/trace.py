@@ -40,11 +40,9 @@ class StepRecorder:
         self,
         run_id: str,
         *,
-        adapter: str | None = None,
         on_step: Callable[[Step], None] | None = None,
     ) -> None:
         self.run_id = run_id
-        self.adapter = adapter
         self.on_step = on_step
 
     def attempt(self, node: str, visit: int) -> int:
@@ -92,7 +90,7 @@ class StepRecorder:
         )
         if call is not None:
             step.model = call.model
-            step.adapter = self.adapter
+            step.adapter = call.adapter
             step.prompt = jsonable(call.messages)
             step.completion = call.text
             step.token_ids = jsonable(call.token_ids)

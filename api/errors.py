@@ -17,10 +17,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agents.runner import InputInvalid, RunNotFound, RunStateError
 from api.registry import SpecNotAllowed, VersionConflict
-from api.schemas import ErrorOut, Problem
+from api.schemas import ErrorOut, Problem, PromotionRefusedOut
 from api.submissions import IdempotencyConflict
 from rewards.errors import DatasetError, LabelError, RewardModelNotFound, RewardSpecError
+from serving import AdapterError, ModelServerError
 from training import TrainingError
+from training.adapters import (
+    AdapterNotFound,
+    AdapterRankTooLarge,
+    AdapterStateError,
+    PromotionRefused,
+)
 from training.config import ConfigError
 from training.jobs import TrainingJobNotFound
 from workflows.catalog import UnknownWorkflowError
@@ -29,7 +36,16 @@ from workflows.loader import SpecError
 log = logging.getLogger("forgeyard.api")
 
 # Which status each domain error becomes; the message is the error's own.
+# The first match wins: subclasses before their bases.
 STATUS_OF: dict[type[Exception], int] = {
+    AdapterNotFound: status.HTTP_404_NOT_FOUND,
+    AdapterStateError: status.HTTP_409_CONFLICT,
+    PromotionRefused: status.HTTP_409_CONFLICT,
+    AdapterRankTooLarge: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    TrainingError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    # The server refused the adapter's files: the candidate is unusable as it is.
+    AdapterError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    ModelServerError: status.HTTP_503_SERVICE_UNAVAILABLE,
     RunNotFound: status.HTTP_404_NOT_FOUND,
     UnknownWorkflowError: status.HTTP_404_NOT_FOUND,
     RewardModelNotFound: status.HTTP_404_NOT_FOUND,
@@ -44,12 +60,15 @@ STATUS_OF: dict[type[Exception], int] = {
     DatasetError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     LabelError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     ConfigError: status.HTTP_422_UNPROCESSABLE_CONTENT,
-    TrainingError: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 # Declared on routes so the OpenAPI document lists the error answers.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422)
+}
+# An answer the error handlers give that is not a client's fault, but not a bug either.
+UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorOut, "description": "The model server is unreachable."}
 }
 
 
@@ -58,14 +77,17 @@ def error_response(
     detail: str,
     problems: list[Problem] | None = None,
     headers: dict[str, str] | None = None,
+    body: ErrorOut | None = None,
 ) -> JSONResponse:
-    body = ErrorOut(detail=detail, problems=problems or [])
+    body = body or ErrorOut(detail=detail, problems=problems or [])
     return JSONResponse(jsonable_encoder(body), status_code=code, headers=headers)
 
 
 def _problems(exc: Exception) -> list[Problem]:
     if isinstance(exc, InputInvalid):
         return [Problem(field=p.field, message=p.message) for p in exc.problems]
+    if isinstance(exc, TrainingError) and exc.field is not None:
+        return [Problem(field=exc.field, message=str(exc))]
     if isinstance(exc, SpecError | RewardSpecError):
         return [
             Problem(field=p.field or "<spec>", message=p.message, line=p.line) for p in exc.problems
@@ -86,6 +108,9 @@ async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
         )
     if isinstance(exc, UnknownWorkflowError | KeyError):
         detail = exc.args[0] if exc.args else str(exc)
+    if isinstance(exc, PromotionRefused):
+        refused = PromotionRefusedOut(detail=str(exc), problems=_problems(exc), gate=exc.decision)
+        return error_response(code, str(exc), body=refused)
     return error_response(code, detail, _problems(exc))
 
 

@@ -8,6 +8,7 @@ from api import errors
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics
 from api.routes import (
+    adapters,
     health,
     labels,
     metrics,
@@ -42,6 +43,7 @@ def create_app() -> FastAPI:
         labels,
         reward_models,
         training_jobs,
+        adapters,
     ):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_request_body_bytes)

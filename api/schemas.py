@@ -27,7 +27,13 @@ from rewards.records import (
 )
 from rewards.runs import RunFilter
 from training.config import GRPOJobConfig
-from training.records import TrainingJobRecord, TrainingJobStatus, TrainingMetricRecord
+from training.records import (
+    AdapterRecord,
+    AdapterStatus,
+    TrainingJobRecord,
+    TrainingJobStatus,
+    TrainingMetricRecord,
+)
 
 
 class Problem(BaseModel):
@@ -43,6 +49,12 @@ class ErrorOut(BaseModel):
 
     detail: str
     problems: list[Problem] = Field(default_factory=list)
+
+
+class PromotionRefusedOut(ErrorOut):
+    """409 from a promotion the gate refused: its decision with every figure."""
+
+    gate: dict[str, Any]
 
 
 class RunCreate(BaseModel):
@@ -419,3 +431,38 @@ class TrainingJobOut(BaseModel):
 
 class TrainingJobDetail(TrainingJobOut):
     latest_metrics: TrainingMetricOut | None = Field(description="The last step logged.")
+
+
+class AdapterOut(BaseModel):
+    id: str
+    workflow: str
+    node: str
+    base_model: str
+    reward_model_id: str
+    training_job_id: str | None
+    rank: int
+    status: AdapterStatus = Field(
+        description="`candidate` after training, `active` while it answers the node in this "
+        "tenant's runs, `retired` when replaced or rolled back."
+    )
+    served_name: str = Field(description="The model name the server answers it under.")
+    metrics: dict[str, Any]
+    gate: dict[str, Any] | None = Field(
+        description="The promotion gate's last decision: `passed`, `reason`, mean rewards, "
+        "`mean_difference`, its 95% interval `ci_low`/`ci_high`, hack-probe pass rates."
+    )
+    previous_adapter_id: str | None = Field(description="What rollback returns to.")
+    created_at: datetime
+    promoted_at: datetime | None
+    retired_at: datetime | None
+
+    @classmethod
+    def of(cls, record: AdapterRecord) -> AdapterOut:
+        return cls(**{name: getattr(record, name) for name in cls.model_fields})
+
+
+class RollbackOut(BaseModel):
+    retired: AdapterOut
+    active: AdapterOut | None = Field(
+        description="The adapter answering the node again; null: the base model does."
+    )

@@ -46,7 +46,6 @@ import gymnasium  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-import training  # noqa: E402
 from training.config import GRPOJobConfig  # noqa: E402
 from training.envs import reward_model_reward  # noqa: E402
 from training.grpo import EnvironmentReward, _ClosedAnswers, closed_answers, train_grpo  # noqa: E402
@@ -92,7 +91,9 @@ def evaluate(model_dir: Path, adapter: Path | None, pool: int) -> list[float]:
         )
         ids = rendered["input_ids"]
         answers = closed_answers(info["schema"]) or []
-        closed.arm([[tokenizer.encode(a, add_special_tokens=False) + [eos] for a in answers]], len(ids))
+        closed.arm(
+            [[tokenizer.encode(a, add_special_tokens=False) + [eos] for a in answers]], len(ids)
+        )
         with torch.no_grad():
             out = model.generate(
                 torch.tensor([ids]),
@@ -108,7 +109,9 @@ def evaluate(model_dir: Path, adapter: Path | None, pool: int) -> list[float]:
     return rewards
 
 
-def bare_trl_step_time(model_dir: Path, config: GRPOJobConfig, completion_len: int, steps: int) -> float:
+def bare_trl_step_time(
+    model_dir: Path, config: GRPOJobConfig, completion_len: int, steps: int
+) -> float:
     """Mean step time of a plain GRPOTrainer + LoRA on the same prompts and reward."""
     from datasets import Dataset
     from peft import LoraConfig
@@ -150,7 +153,9 @@ def bare_trl_step_time(model_dir: Path, config: GRPOJobConfig, completion_len: i
             train_dataset=Dataset.from_list(rows),
             processing_class=tokenizer,
             peft_config=LoraConfig(
-                r=config.lora_rank, lora_alpha=config.lora_alpha, target_modules="all-linear",
+                r=config.lora_rank,
+                lora_alpha=config.lora_alpha,
+                target_modules="all-linear",
                 task_type="CAUSAL_LM",
             ),
         )
@@ -184,8 +189,11 @@ def main() -> None:
         save_steps=max(args.steps, 1),
         **extra,
     )
-    print(f"training {config.max_steps} steps × {config.batch_size} completions "
-          f"(lr {config.learning_rate}, rank {config.lora_rank}, seed {config.seed}) …", flush=True)
+    print(
+        f"training {config.max_steps} steps × {config.batch_size} completions "
+        f"(lr {config.learning_rate}, rank {config.lora_rank}, seed {config.seed}) …",
+        flush=True,
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         outcome = train_grpo(config, reward_fn=reward_model_reward(), output_dir=Path(tmp))
@@ -203,7 +211,9 @@ def main() -> None:
 
     rows = [Row(m) for m in outcome.metrics]
     (args.out / "grpo-training.png").write_bytes(
-        plot_png(rows, title=f"GRPO on logistics_booking.choose, tiny model, {config.max_steps} steps")
+        plot_png(
+            rows, title=f"GRPO on logistics_booking.choose, tiny model, {config.max_steps} steps"
+        )
     )
     (args.out / "metrics.json").write_text(json.dumps(outcome.metrics, indent=1))
 
@@ -219,8 +229,11 @@ def main() -> None:
     ours_mean = statistics.fmean(ours[1:])
     lengths = [m["values"].get("completions/mean_length", 0) for m in outcome.metrics]
     completion_len = max(1, round(statistics.fmean(lengths)))
-    print(f"timing a bare TRL script ({args.bare_steps} steps, completions of {completion_len} tokens) …",
-          flush=True)
+    print(
+        f"timing a bare TRL script ({args.bare_steps} steps, "
+        f"completions of {completion_len} tokens) …",
+        flush=True,
+    )
     bare = bare_trl_step_time(model_dir, config, completion_len, args.bare_steps)
 
     print()
@@ -228,10 +241,14 @@ def main() -> None:
     print(f"  base model      mean reward {b_mean:.3f}  95% CI [{b_lo:.3f}, {b_hi:.3f}]")
     print(f"  trained adapter mean reward {t_mean:.3f}  95% CI [{t_lo:.3f}, {t_hi:.3f}]")
     print(f"  trained − base  {d_mean:+.3f}  95% bootstrap CI [{d_lo:+.3f}, {d_hi:+.3f}]")
-    print(f"  best quote chosen: base {sum(r == 1.0 for r in base)}/{len(base)}, "
-          f"trained {sum(r == 1.0 for r in trained)}/{len(trained)}")
+    print(
+        f"  best quote chosen: base {sum(r == 1.0 for r in base)}/{len(base)}, "
+        f"trained {sum(r == 1.0 for r in trained)}/{len(trained)}"
+    )
     print(f"training: {outcome.steps} steps in {train_seconds:.0f} s")
-    print(f"step time: ours {ours_mean:.2f} s vs bare TRL {bare:.2f} s  ratio {ours_mean / bare:.2f}")
+    print(
+        f"step time: ours {ours_mean:.2f} s vs bare TRL {bare:.2f} s  ratio {ours_mean / bare:.2f}"
+    )
     print(f"plot: {args.out / 'grpo-training.png'}")
 
 

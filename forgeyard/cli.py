@@ -18,6 +18,7 @@ apply_offline_environment()
 import typer  # noqa: E402
 from rich.prompt import Confirm  # noqa: E402
 
+from forgeyard.adapters_cli import app as adapters_app  # noqa: E402
 from forgeyard.console import console, err_console  # noqa: E402
 from rewards.cli import app as rewards_app  # noqa: E402
 from serving.cli import app as model_app  # noqa: E402
@@ -41,6 +42,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(rewards_app, name="rewards")
 app.add_typer(train_app, name="train")
+app.add_typer(adapters_app, name="adapters")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

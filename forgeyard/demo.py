@@ -29,6 +29,23 @@ DEMO_TENANT = "demo-shipper"
 FINISHED = {"succeeded", "failed", "cancelled"}
 
 
+def load_active_adapters(base_url: str) -> None:
+    """Load every tenant's active adapter into a server started here (a warning if one fails).
+
+    A run whose adapter is still missing loads it itself (once) before its node asks.
+    """
+    from serving import ServingError
+    from training.adapters import sync_active_adapters
+
+    try:
+        loaded = sync_active_adapters(base_url)
+    except ServingError as exc:
+        console.print(f"[yellow]warning:[/] active adapters not loaded: {exc}")
+        return
+    if loaded:
+        console.print(f"loaded {len(loaded)} active adapter(s): {', '.join(loaded)}")
+
+
 @contextmanager
 def model_server() -> Iterator[ModelClient]:
     """A client for a healthy model server: the configured one, or one started here."""
@@ -38,6 +55,7 @@ def model_server() -> Iterator[ModelClient]:
     settings = get_settings()
     if is_healthy(settings.model_base_url):
         console.print(f"using the model server at {settings.model_base_url}")
+        load_active_adapters(settings.model_base_url)
         yield ModelClient()
         return
     model_path = settings.serve_model_path
@@ -62,6 +80,7 @@ def model_server() -> Iterator[ModelClient]:
             server.stop()
             raise
     console.print(f"[green]vLLM is up[/] at {server.base_url}")
+    load_active_adapters(server.base_url)
     try:
         yield ModelClient(base_url=server.base_url, model=server.name)
     finally:

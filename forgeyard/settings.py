@@ -101,6 +101,21 @@ class Settings(BaseSettings):
     )
     serve_startup_timeout_seconds: float = 300.0
 
+    # -- adapters (promotion gate) ------------------------------------------
+    adapter_gate_tasks: int = Field(
+        default=60,
+        ge=2,
+        description="Held-out tasks generated for the promotion gate (the node's environment "
+        "keeps those that reach the node).",
+    )
+    adapter_gate_seed: int = Field(
+        default=1_000_003, description="Seed of the held-out tasks; never a training seed."
+    )
+    adapter_gate_margin: float = Field(
+        default=0.0,
+        description="A candidate's mean reward gain must have its 95% interval above this.",
+    )
+
     # -- service (HTTP API and workers) ------------------------------------
     environment: str = Field(
         default="development",

@@ -20,7 +20,7 @@ from rewards.model import RewardModel, Score
 from rewards.probes import derive
 from rewards.spec import Thresholds
 
-__all__ = ["Progress", "evaluate", "gate"]
+__all__ = ["Progress", "evaluate", "gate", "probe_report"]
 
 Progress = Callable[[float, str], None]
 _HIST_BINS = 10
@@ -124,6 +124,18 @@ def _probes(
         "failures": failures,
     }
     return report, variants_by_example
+
+
+def probe_report(model: RewardModel, examples: Sequence[Example]) -> dict[str, Any]:
+    """The hack-probe figures of ``model`` on ``examples`` alone (``pass_rate`` and per probe).
+
+    The same figures as an evaluation's ``hack_probes``, for answers a policy
+    gave (the promotion gate compares a candidate adapter's with the current
+    model's).
+    """
+    scores = {ex.id: model.score(ex) for ex in examples}
+    report: dict[str, Any] = _json_safe(_probes(model, examples, scores)[0])
+    return report
 
 
 def _zero_variance(

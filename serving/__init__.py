@@ -11,7 +11,7 @@ from serving._errors import (
     ServerStartError,
     ServingError,
 )
-from serving._http import is_healthy
+from serving._http import is_healthy, root_url
 from serving.adapters import load_adapter, unload_adapter
 from serving.server import ModelServer
 from serving.tiny import build_tiny_model
@@ -26,5 +26,6 @@ __all__ = [
     "build_tiny_model",
     "is_healthy",
     "load_adapter",
+    "root_url",
     "unload_adapter",
 ]

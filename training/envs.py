@@ -96,11 +96,17 @@ class reward_model_reward:  # noqa: N801 - used like a function
         return self._model
 
     def __call__(self, final_state: dict[str, Any], output: Any, task: Task) -> float:
+        total = self.model.reward(self.example(final_state, output, task))
+        return 0.0 if total is None else float(total)
+
+    @staticmethod
+    def example(final_state: dict[str, Any], output: Any, task: Task) -> Example:
+        """The finished sandboxed run as the :class:`Example` the reward model scores."""
         # Without ground truth only the graders that need none apply (docs/training.md).
         expected = None
         if task.expected is not None:
             expected = json.loads(json.dumps(asdict(task.expected)))
-        example = Example(
+        return Example(
             id=task.task_id,
             output=output,
             state=final_state,
@@ -108,8 +114,6 @@ class reward_model_reward:  # noqa: N801 - used like a function
             input=task.input,
             completion=json.dumps(output) if output is not None else None,
         )
-        total = self.model.reward(example)
-        return 0.0 if total is None else float(total)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "source": self.source, "_model": None}
@@ -275,6 +279,7 @@ class NodeEnv(gymnasium.Env[str, str]):
             return obs, 0.0, True, False, info
         output = final.get(OUTPUT)
         info["output"] = output
+        info["state"] = final
         reward = float(self.reward_fn(final, output, task))
         return obs, reward, True, False, info
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from forgeyard.models import new_id, utcnow
@@ -98,6 +98,19 @@ class AdapterRecord(SQLModel, table=True):
     """
 
     __tablename__ = "adapters"
+    # The database itself refuses a second active adapter for one tenant's node,
+    # whatever two concurrent promotions do (a partial unique index).
+    __table_args__ = (
+        Index(
+            "uq_adapters_one_active",
+            "tenant_id",
+            "workflow",
+            "node",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     tenant_id: str = Field(default="default", index=True, max_length=64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from forgeyard.tenants import revoke_key
+from tests.support.adapters import candidate
 from tests.support.training import StandInTrainer, fake_model_dir, shipped_reward_model
 from training.jobs import process_job
 from worker.runs import process_run
@@ -39,6 +40,12 @@ ALL_ENDPOINTS = RUN_ENDPOINTS + [
     ("POST", "/v1/training-jobs"),
     *TRAINING_JOB_ENDPOINTS,
 ]
+ADAPTER_ENDPOINTS = [
+    ("GET", "/v1/adapters/{id}"),
+    ("POST", "/v1/adapters/{id}/promote"),
+    ("POST", "/v1/adapters/{id}/rollback"),
+]
+ALL_ENDPOINTS += ADAPTER_ENDPOINTS + [("GET", "/v1/adapters")]
 
 
 @pytest.fixture
@@ -100,6 +107,18 @@ def test_other_tenants_training_job_is_not_found(two_tenants, tmp_path):  # type
     # Nor can another tenant train on alpha's reward model.
     refused = b.post("/v1/training-jobs", json=body)
     assert refused.status_code == 422 and refused.json()["problems"][0]["field"] == "reward_model"
+
+
+def test_other_tenants_adapter_is_not_found_on_every_adapter_endpoint(two_tenants, tmp_path):
+    a, b, _ = two_tenants
+    # Active: promote and rollback would both act on it for its owner.
+    adapter = candidate(a.id, tmp_path, status="active")
+    assert b.get("/v1/adapters").json() == []
+    for method, template in ADAPTER_ENDPOINTS:
+        response = _call(b, method, template.format(id=adapter.id))
+        assert response.status_code == 404, (method, template, response.text)
+        assert response.json()["detail"] == f"No adapter `{adapter.id}`.", (method, template)
+    assert a.get(f"/v1/adapters/{adapter.id}").json()["status"] == "active"
 
 
 def test_bad_credentials_are_401_on_every_endpoint(two_tenants):

@@ -52,6 +52,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_adapters_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_adapters_tenant_id"), ["tenant_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_adapters_workflow"), ["workflow"], unique=False)
+        # At most one active adapter per tenant, workflow and node.
+        batch_op.create_index(
+            "uq_adapters_one_active",
+            ["tenant_id", "workflow", "node"],
+            unique=True,
+            sqlite_where=sa.text("status = 'active'"),
+            postgresql_where=sa.text("status = 'active'"),
+        )
 
     op.create_table(
         "training_jobs",
@@ -123,6 +131,7 @@ def downgrade() -> None:
 
     op.drop_table("training_jobs")
     with op.batch_alter_table("adapters", schema=None) as batch_op:
+        batch_op.drop_index("uq_adapters_one_active")
         batch_op.drop_index(batch_op.f("ix_adapters_workflow"))
         batch_op.drop_index(batch_op.f("ix_adapters_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_adapters_status"))
