@@ -1,6 +1,6 @@
 """GRPO on the CPU: does the trained adapter beat the base model, and what does our wrapper cost?
 
-    python bench/grpo.py [--steps 40] [--seed 0] [--held-out-pool 200] [--out bench/results/grpo]
+    python bench/grpo.py [--steps 60] [--seed 0] [--held-out-pool 200] [--out bench/results/grpo]
 
 Everything runs on the tiny local model (``forgeyard model build-tiny``, seed 0)
 and ``logistics_booking``'s ``choose`` node, rewarded by the shipped logistics
@@ -8,13 +8,14 @@ reward model; seeds are fixed (training tasks seed 0, held-out tasks seed
 10000, GRPO seed ``--seed``).
 
 1. **Learning.** ``train_grpo`` trains a LoRA adapter for ``--steps`` steps.
-   Base model and adapter then answer the same held-out tasks the way runs are
-   answered: greedy (the node's temperature 0), restricted to the answers the
-   node's output schema allows (what vLLM's structured output does), each
-   answer played through the rest of the workflow in a sandbox and scored.
-   Printed: each one's mean held-out reward with a 95% interval, and the paired
-   difference (trained − base) with its 95% bootstrap interval (10,000
-   resamples of the tasks, seed 0).
+   A real vLLM server then serves the base model and, loaded at run time, the
+   adapter; both answer the same held-out tasks exactly as runs and the
+   promotion gate ask them (``training.evaluation.evaluate_served``: the
+   node's messages, structured output, temperature 0), each answer played
+   through the rest of the workflow in a sandbox and scored. Printed: each
+   one's mean held-out reward with a 95% normal interval, the paired
+   difference (trained − base) with the gate's 95% paired-bootstrap interval,
+   and the gate's verdict.
 2. **Overhead.** The mean optimisation-step time of our trainer (TRL's own
    ``step_time``, steps after the first) next to a bare TRL script — plain
    ``GRPOTrainer`` + LoRA, same model, prompts, reward function, batch and
@@ -43,12 +44,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import gymnasium  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from training.config import GRPOJobConfig  # noqa: E402
 from training.envs import reward_model_reward  # noqa: E402
-from training.grpo import EnvironmentReward, _ClosedAnswers, closed_answers, train_grpo  # noqa: E402
+from training.grpo import EnvironmentReward, train_grpo  # noqa: E402
 
 HELD_OUT_SEED = 10_000
 
@@ -60,53 +59,31 @@ def interval(values: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def paired_bootstrap(diffs: list[float], *, resamples: int = 10_000) -> tuple[float, float, float]:
-    rng = np.random.default_rng(0)
-    data = np.asarray(diffs)
-    means = data[rng.integers(0, len(data), size=(resamples, len(data)))].mean(axis=1)
-    return float(data.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+def evaluate_through_vllm(
+    model_dir: Path, adapter: Path, pool: int, seed: int
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Base model and adapter on the held-out tasks through a real vLLM, and the gate's verdict.
 
+    The same code path as promotion: the adapter is loaded into the running
+    server at run time, both answer through ``ModelClient`` with the node's
+    structured output and temperature 0, the gate compares them.
+    """
+    from agents.model_client import ModelClient
+    from rewards.model import RewardModel
+    from serving.server import ModelServer
+    from training.evaluation import evaluate_served, held_out_tasks, make_env
+    from training.gate import decide
 
-def evaluate(model_dir: Path, adapter: Path | None, pool: int) -> list[float]:
-    """Held-out reward per task: greedy, constrained to the node's allowed answers."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorList
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model: Any = AutoModelForCausalLM.from_pretrained(model_dir)
-    if adapter is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter)
-    model.eval()
-    env: Any = gymnasium.make(
-        "forgeyard/LogisticsChoose-v0", task_pool=pool, task_seed=HELD_OUT_SEED
-    ).unwrapped
-    eos = tokenizer.eos_token_id
-    closed = _ClosedAnswers(eos)
-    rewards = []
-    for task in env.tasks:
-        _, info = env.reset(options={"task_id": task.task_id})
-        rendered: Any = tokenizer.apply_chat_template(
-            info["messages"], add_generation_prompt=True, tokenize=True, return_dict=True
-        )
-        ids = rendered["input_ids"]
-        answers = closed_answers(info["schema"]) or []
-        closed.arm(
-            [[tokenizer.encode(a, add_special_tokens=False) + [eos] for a in answers]], len(ids)
-        )
-        with torch.no_grad():
-            out = model.generate(
-                torch.tensor([ids]),
-                max_new_tokens=64,
-                do_sample=False,
-                logits_processor=LogitsProcessorList([closed]),
-                pad_token_id=tokenizer.pad_token_id or eos,
-            )
-        text = tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
-        _, reward, *_ = env.step(text)
-        rewards.append(float(reward))
+    reward = reward_model_reward()
+    env = make_env("logistics_booking", "choose", reward, held_out_tasks(pool, seed=seed))
+    with ModelServer(model_dir, port=0, max_lora_rank=8) as server:
+        server.load_adapter("bench-adapter", adapter)
+        client = ModelClient(base_url=server.base_url, model=server.name)
+        base = evaluate_served(server.name, env, client=client)
+        trained = evaluate_served("bench-adapter", env, client=client)
+    verdict = decide(trained, base, RewardModel.from_path(reward.path))
     env.close()
-    return rewards
+    return base, trained, verdict
 
 
 def bare_trl_step_time(
@@ -167,7 +144,7 @@ def bare_trl_step_time(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--held-out-pool", type=int, default=200)
@@ -217,13 +194,15 @@ def main() -> None:
     )
     (args.out / "metrics.json").write_text(json.dumps(outcome.metrics, indent=1))
 
-    print("evaluating base and trained on held-out tasks …", flush=True)
-    base = evaluate(model_dir, None, args.held_out_pool)
-    trained = evaluate(model_dir, adapter, args.held_out_pool)
-    diffs = [t - b for t, b in zip(trained, base, strict=True)]
+    print("evaluating base and trained on held-out tasks through vLLM …", flush=True)
+    base_eval, trained_eval, verdict = evaluate_through_vllm(
+        model_dir, adapter, args.held_out_pool, HELD_OUT_SEED
+    )
+    base, trained = base_eval.rewards, trained_eval.rewards
     b_mean, b_lo, b_hi = interval(base)
     t_mean, t_lo, t_hi = interval(trained)
-    d_mean, d_lo, d_hi = paired_bootstrap(diffs)
+    d_mean, d_lo, d_hi = verdict["mean_difference"], verdict["ci_low"], verdict["ci_high"]
+    (args.out / "gate.json").write_text(json.dumps(verdict, indent=1))
 
     ours = [m["values"]["step_time"] for m in outcome.metrics if "step_time" in m["values"]]
     ours_mean = statistics.fmean(ours[1:])
@@ -240,11 +219,12 @@ def main() -> None:
     print(f"held-out tasks: {len(base)} (generate_tasks seed {HELD_OUT_SEED}, choosable ones)")
     print(f"  base model      mean reward {b_mean:.3f}  95% CI [{b_lo:.3f}, {b_hi:.3f}]")
     print(f"  trained adapter mean reward {t_mean:.3f}  95% CI [{t_lo:.3f}, {t_hi:.3f}]")
-    print(f"  trained − base  {d_mean:+.3f}  95% bootstrap CI [{d_lo:+.3f}, {d_hi:+.3f}]")
+    print(f"  trained − base  {d_mean:+.3f}  95% paired-bootstrap CI [{d_lo:+.3f}, {d_hi:+.3f}]")
     print(
         f"  best quote chosen: base {sum(r == 1.0 for r in base)}/{len(base)}, "
         f"trained {sum(r == 1.0 for r in trained)}/{len(trained)}"
     )
+    print(f"  promotion gate: {'passes' if verdict['passed'] else 'refuses'} — {verdict['reason']}")
     print(f"training: {outcome.steps} steps in {train_seconds:.0f} s")
     print(
         f"step time: ours {ours_mean:.2f} s vs bare TRL {bare:.2f} s  ratio {ours_mean / bare:.2f}"

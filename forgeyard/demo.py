@@ -34,13 +34,17 @@ def load_active_adapters(base_url: str) -> None:
 
     A run whose adapter is still missing loads it itself (once) before its node asks.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from serving import ServingError
     from training.adapters import sync_active_adapters
 
     try:
         loaded = sync_active_adapters(base_url)
-    except ServingError as exc:
-        console.print(f"[yellow]warning:[/] active adapters not loaded: {exc}")
+    except (ServingError, SQLAlchemyError) as exc:
+        # The server still serves the base model; runs load their adapter on first use.
+        message = str(exc).splitlines()[0]
+        console.print(f"[yellow]warning:[/] active adapters not loaded: {message}")
         return
     if loaded:
         console.print(f"loaded {len(loaded)} active adapter(s): {', '.join(loaded)}")

@@ -109,6 +109,10 @@ def serve(
             server.start()
             server.wait_until_healthy()
         console.print(f"[green]serving[/] {escape(server.name)} at [bold]{server.base_url}[/]")
+        # Tenants' active adapters, so a restarted server answers as before.
+        from forgeyard.demo import load_active_adapters
+
+        load_active_adapters(server.base_url)
         console.print("point Forgeyard at it with:")
         console.print(f"  export FORGEYARD_MODEL_BASE_URL={server.base_url}")
         if server.name != settings.model_name:

@@ -57,7 +57,7 @@ class GRPOJobConfig:
     num_generations: int = _f(
         8, "Completions sampled per task: GRPO compares them within the group (at least 2)."
     )
-    learning_rate: float = _f(5e-4, "AdamW learning rate of the LoRA weights.")
+    learning_rate: float = _f(2e-3, "AdamW learning rate of the LoRA weights.")
     beta: float = _f(0.02, "KL penalty towards the base model (0 turns it and its metric off).")
     temperature: float = _f(1.0, "Sampling temperature while training (exploration).")
     max_completion_length: int = _f(48, "Most tokens generated per completion.")

@@ -22,7 +22,7 @@ import gymnasium
 from agents.model_client import ModelClient, ModelOutputError
 from rewards.example import Example
 from training import environment_id
-from training.envs import ChooseEnv, RewardCallable, reward_model_reward
+from training.envs import NodeEnv, RewardCallable, reward_model_reward
 from workflows.examples.logistics_booking.tasks import BookingTask, generate_tasks
 
 __all__ = ["Evaluation", "TaskResult", "evaluate_served", "held_out_tasks"]
@@ -77,17 +77,17 @@ def held_out_tasks(n: int, *, seed: int) -> list[BookingTask]:
 
 def make_env(
     workflow: str, node: str, reward_fn: RewardCallable, tasks: list[BookingTask]
-) -> ChooseEnv:
+) -> NodeEnv:
     """The node's registered environment over ``tasks``, scored by ``reward_fn``."""
     env = gymnasium.make(environment_id(workflow, node), reward_fn=reward_fn, tasks=tasks)
     unwrapped = env.unwrapped
-    assert isinstance(unwrapped, ChooseEnv)
+    assert isinstance(unwrapped, NodeEnv)
     return unwrapped
 
 
 def evaluate_served(
     served_name: str,
-    env: ChooseEnv,
+    env: NodeEnv,
     *,
     client: ModelClient,
 ) -> Evaluation:

@@ -141,7 +141,7 @@ def test_rank_above_the_servers_is_refused_before_loading(served, better_adapter
 
 
 def test_unknown_node_and_other_tenants_reward_model_are_refused(served, better_adapter_dir):
-    record = candidate("acme", better_adapter_dir, node="extract")
+    record = candidate("acme", better_adapter_dir, node="confirm")
     with pytest.raises(TrainingError, match="No training environment") as err:
         promote(record.id, tenant_id="acme")
     assert err.value.field == "node"

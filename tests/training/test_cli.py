@@ -67,7 +67,7 @@ def test_bad_values_print_every_problem_and_exit_2(args) -> None:  # type: ignor
     [
         ("--tenant", "nobody", "--tenant: No tenant `nobody`"),
         ("--workflow", "nope", "--workflow: Unknown workflow `nope`"),
-        ("--node", "extract", "--node: No training environment for node `extract`"),
+        ("--node", "confirm", "--node: No training environment for node `confirm`"),
         ("--reward", "no-such-model", "--reward: No reward model `no-such-model`"),
         ("--base-model", "/no/such/dir", "--base-model: /no/such/dir is not a model directory"),
     ],

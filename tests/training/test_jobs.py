@@ -67,7 +67,7 @@ def reward(sqlite_db):  # type: ignore[no-untyped-def]
     [
         ({"tenant": "nobody"}, "tenant", "No tenant `nobody`"),
         ({"workflow": "no_such_flow"}, "workflow", "Unknown workflow `no_such_flow`"),
-        ({"node": "extract"}, "node", "No training environment for node `extract`"),
+        ({"node": "confirm"}, "node", "No training environment for node `confirm`"),
         ({"reward_model": "no-such-rm"}, "reward_model", "No reward model `no-such-rm`"),
         ({"base_model": "__missing__"}, "base_model", "is not a model directory"),
     ],

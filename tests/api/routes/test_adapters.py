@@ -44,7 +44,7 @@ def test_wrong_status_is_409_unknown_node_422(tenant, tmp_path):
     active = candidate(tenant.id, tmp_path, status=AdapterStatus.active)
     response = tenant.post(f"/v1/adapters/{active.id}/promote")
     assert response.status_code == 409 and "only a candidate" in response.json()["detail"]
-    cand = candidate(tenant.id, tmp_path, node="extract")
+    cand = candidate(tenant.id, tmp_path, node="confirm")
     response = tenant.post(f"/v1/adapters/{cand.id}/rollback")
     assert response.status_code == 409 and "only the active" in response.json()["detail"]
     response = tenant.post(f"/v1/adapters/{cand.id}/promote")

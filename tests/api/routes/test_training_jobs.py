@@ -69,7 +69,7 @@ def test_every_bad_body_is_a_422_naming_the_field_and_writes_nothing(ready, tmp_
         ({"reward_model": "nope-nope"}, "reward_model", "No reward model `nope-nope`"),
         ({"reward_model": draft["id"]}, "reward_model", "is not approved"),
         ({"workflow": "nope"}, "workflow", "Unknown workflow `nope`"),
-        ({"node": "extract"}, "node", "No training environment"),
+        ({"node": "confirm"}, "node", "No training environment"),
         ({"base_model": str(tmp_path / "missing")}, "base_model", "not a model directory"),
     ]
     for change, field, words in cases:
