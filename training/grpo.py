@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,23 +215,33 @@ class EnvironmentReward:
 
     def __init__(self, env: gymnasium.Env[Any, Any]) -> None:
         self.env = env
+        # Seconds spent scoring since the last logged step (sandboxed runs + reward model).
+        self.seconds = 0.0
 
     def __call__(
         self, prompts: Sequence[Any], completions: Sequence[Any], task_id: Sequence[str], **_: Any
     ) -> list[float | None]:
+        started = time.perf_counter()
         rewards: list[float | None] = []
         for completion, task in zip(completions, task_id, strict=True):
             text = completion[-1]["content"] if isinstance(completion, list) else str(completion)
             self.env.reset(options={"task_id": task})
             _, reward, *_rest = self.env.step(text)
             rewards.append(float(reward))
+        self.seconds += time.perf_counter() - started
         return rewards
 
 
 class _MetricsCallback(TrainerCallback):
-    def __init__(self, total: int, on_step: Callable[[dict[str, Any]], None] | None) -> None:
+    def __init__(
+        self,
+        total: int,
+        on_step: Callable[[dict[str, Any]], None] | None,
+        reward: EnvironmentReward,
+    ) -> None:
         self.total = total
         self.on_step = on_step
+        self.reward = reward
         self.metrics: list[dict[str, Any]] = []
 
     def on_log(
@@ -243,6 +254,8 @@ class _MetricsCallback(TrainerCallback):
             value = logs.get(trl_name)
             entry[name] = None if value is None else float(value)
         entry["values"] = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
+        entry["values"]["reward_time"] = self.reward.seconds
+        self.reward.seconds = 0.0
         self.metrics.append(entry)
         if self.on_step is not None:
             self.on_step(entry)
@@ -349,10 +362,11 @@ def train_grpo(
         target_modules=config.target_module_list,
         task_type="CAUSAL_LM",
     )
-    metrics = _MetricsCallback(config.max_steps, on_step)
+    reward = EnvironmentReward(env)
+    metrics = _MetricsCallback(config.max_steps, on_step, reward)
     trainer = _GRPOTrainer(
         model=str(base_model),
-        reward_funcs=[EnvironmentReward(env)],
+        reward_funcs=[reward],
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
