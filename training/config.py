@@ -142,7 +142,7 @@ class GRPOJobConfig:
         need(
             0 < self.learning_rate <= 1,
             "learning_rate",
-            f"must be in (0, 1], got {self.learning_rate!r}; LoRA usually wants 1e-5 … 1e-3.",
+            f"must be in (0, 1], got {self.learning_rate!r}; LoRA usually wants 1e-5 … 1e-2.",
         )
         need(self.beta >= 0, "beta", f"must be ≥ 0, got {self.beta!r}.")
         need(
