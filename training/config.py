@@ -70,9 +70,11 @@ class GRPOJobConfig:
         "all-linear", "Modules that get LoRA weights: `all-linear` or a comma-separated list."
     )
     task_pool: int = _f(400, "Tasks generated to train on (those the node can answer are kept).")
-    task_seed: int = _f(0, "Seed of the training task generator.")
-    held_out_tasks: int = _f(64, "Held-out tasks the promotion gate evaluates on.")
-    held_out_seed: int = _f(10_000, "Seed of the held-out task generator (keep it apart).")
+    task_seed: int = _f(
+        0,
+        "Seed of the training task generator (the promotion gate holds out its own tasks: "
+        "FORGEYARD_ADAPTER_GATE_SEED).",
+    )
     seed: int = _f(0, "Seed of sampling, LoRA initialisation and data order.")
     save_steps: int = _f(10, "Checkpoint every this many steps (a killed job resumes from it).")
     use_vllm: bool | None = _f(
@@ -114,7 +116,6 @@ class GRPOJobConfig:
             "prompts_per_step",
             "max_completion_length",
             "task_pool",
-            "held_out_tasks",
             "save_steps",
             "lora_alpha",
         ):
@@ -165,11 +166,6 @@ class GRPOJobConfig:
             bool(self.target_modules.strip()),
             "target_modules",
             "must be `all-linear` or module names such as `q_proj,v_proj`.",
-        )
-        need(
-            self.task_seed != self.held_out_seed,
-            "held_out_seed",
-            "must differ from task_seed, or the held-out tasks are the training tasks.",
         )
         if problems:
             raise ConfigError(problems)
