@@ -64,7 +64,7 @@ def test_every_bad_body_is_a_422_naming_the_field_and_writes_nothing(ready, tmp_
         ({"num_generations": 1}, "num_generations", "≥ 2"),
         ({"lora_rank": 7}, "lora_rank", "cannot be served by vLLM"),
         ({"learning_rate": 3}, "learning_rate", "(0, 1]"),
-        ({"held_out_seed": 0}, "held_out_seed", "must differ"),
+        ({"save_steps": 0}, "save_steps", "≥ 1"),
         ({"reward_model": ""}, "reward_model", "is required"),
         ({"reward_model": "nope-nope"}, "reward_model", "No reward model `nope-nope`"),
         ({"reward_model": draft["id"]}, "reward_model", "is not approved"),
