@@ -1,7 +1,7 @@
 """The adapter registry against the real vLLM: the gate, promotion, per-tenant serving, rollback.
 
 Candidates are written as rows here (the job layer writes them after training).
-The better candidate is a quick supervised LoRA (``tests/support/adapters.py``);
+The better candidate is a GRPO-trained adapter (``tests/support/adapters.py``);
 the worse one is the random-weight ``tiny_lora_adapter_dir``.
 """
 
@@ -20,7 +20,14 @@ from agents.trace import load_trace
 from forgeyard.db import session_scope
 from forgeyard.settings import get_settings
 from serving.server import ModelServer
-from tests.support.adapters import NODE, WORKFLOW, candidate, reward_model_id, train_choose_adapter
+from tests.support.adapters import (
+    GATE_HELD_OUT,
+    NODE,
+    WORKFLOW,
+    candidate,
+    reward_model_id,
+    train_choose_adapter,
+)
 from training import TrainingError
 from training.adapters import (
     AdapterRankTooLarge,
@@ -41,7 +48,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def better_adapter_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A LoRA fine-tuned on correct ``choose`` answers of training tasks (not held out)."""
+    """A LoRA trained with GRPO on ``choose`` (training tasks, never the held-out ones)."""
     return train_choose_adapter(tiny_model_dir, tmp_path_factory.mktemp("choose-lora"))
 
 
@@ -85,15 +92,15 @@ def test_gate_refuses_a_candidate_that_is_not_better(served, tiny_lora_adapter_d
 
 def test_promotion_serves_that_tenant_only_and_rollback_restores(served, better_adapter_dir):
     first = candidate("acme", better_adapter_dir)
-    # The quick supervised LoRA is not decisively better than the random-weight
-    # tiny model on held-out tasks (measured: +0.07 mean reward, 95% interval
-    # [-0.07, +0.22] on 30 tasks), so the margin admits it here; the gate's
-    # pass/refuse rule on figures is tested in test_gate.py.
-    promoted = promote(first.id, tenant_id="acme", margin=-1.0)
+    # The real gate, default margin 0, on the bench's held-out tasks.
+    tasks, seed = GATE_HELD_OUT
+    promoted = promote(first.id, tenant_id="acme", held_out=tasks, held_out_seed=seed)
 
     gate = promoted.gate
     assert promoted.status == AdapterStatus.active and gate is not None and gate["passed"]
-    assert gate["ci_low"] > -1.0 and gate["current"] == served.name
+    assert gate["margin"] == 0.0 and gate["ci_low"] > 0.0 and gate["tasks"] >= 100
+    assert gate["mean_reward"]["candidate"] > gate["mean_reward"]["current"]
+    assert gate["current"] == served.name
     assert gate["hack_pass_rate"]["candidate"] >= gate["hack_pass_rate"]["current"]
     assert first.served_name in served.served_models()
     assert active_adapters("acme", WORKFLOW) == {NODE: first.served_name}
@@ -105,7 +112,8 @@ def test_promotion_serves_that_tenant_only_and_rollback_restores(served, better_
     other_nodes = [s for s in load_trace(acme.run_id) if s.node != NODE]
     assert all(s.adapter is None for s in other_nodes)
 
-    # A second promotion (same weights, a margin that admits them) replaces the first ...
+    # A second promotion replaces the first. It has the same weights, so no gate
+    # would pass it; a margin of -1 admits it to test replacement alone ...
     second = candidate("acme", better_adapter_dir)
     with pytest.raises(AdapterStateError, match="only a candidate"):
         promote(first.id, tenant_id="acme")
