@@ -47,7 +47,7 @@ import gymnasium  # noqa: E402
 
 from training.config import GRPOJobConfig  # noqa: E402
 from training.envs import reward_model_reward  # noqa: E402
-from training.grpo import EnvironmentReward, train_grpo  # noqa: E402
+from training.grpo import EnvironmentReward, node_dataset, train_grpo  # noqa: E402
 
 HELD_OUT_SEED = 10_000
 
@@ -93,7 +93,6 @@ def bare_trl_step_time(
 
     Also the mean seconds per step spent in the reward function.
     """
-    from datasets import Dataset
     from peft import LoraConfig
     from transformers import AutoTokenizer, PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -105,11 +104,7 @@ def bare_trl_step_time(
         task_pool=config.task_pool,
         task_seed=config.task_seed,
     )
-    base: Any = env.unwrapped
-    rows = []
-    for task in base.tasks:
-        _, info = base.reset(options={"task_id": task.task_id})
-        rows.append({"prompt": info["messages"], "task_id": task.task_id})
+    dataset, _ = node_dataset(env, tokenizer)  # the same rows train_grpo trains on
     reward = EnvironmentReward(env)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = GRPOTrainer(
@@ -131,7 +126,7 @@ def bare_trl_step_time(
                 disable_tqdm=True,
                 use_cpu=True,
             ),
-            train_dataset=Dataset.from_list(rows),
+            train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=LoraConfig(
                 r=config.lora_rank,

@@ -57,6 +57,7 @@ __all__ = [
     "TrainingOutcome",
     "closed_answers",
     "default_base_model",
+    "node_dataset",
     "train_grpo",
 ]
 
@@ -270,7 +271,7 @@ def _latest_checkpoint(directory: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _dataset(
+def node_dataset(
     env: gymnasium.Env[Any, Any], tokenizer: PreTrainedTokenizerBase
 ) -> tuple[Dataset, dict[tuple[int, ...], list[list[int]]]]:
     """One row per training task (its chat messages) and each closed prompt's answer tokens."""
@@ -325,7 +326,7 @@ def train_grpo(
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dataset, answers = _dataset(env, tokenizer)
+    dataset, answers = node_dataset(env, tokenizer)
 
     regex = None
     if use_vllm and answers:
