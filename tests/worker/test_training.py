@@ -17,16 +17,11 @@ from forgeyard.db import session_scope
 from forgeyard.settings import get_settings
 from tests.support.service import wait_for
 from tests.support.training import shipped_reward_model
-from training import grpo
 from training.records import AdapterRecord
-
-# Until the real trainer lands on main, training/grpo.py is the contract's stub.
-TRAINER_PENDING = "Implementation in progress" in (grpo.__doc__ or "")
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.parametrize("any_db", ["sqlite"], indirect=True),
-    pytest.mark.skipif(TRAINER_PENDING, reason="training/grpo.py::train_grpo is still a stub"),
 ]
 
 # As small as GRPO gets: two tasks a step, two answers each.
