@@ -24,9 +24,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from agents.tools import Tool, ToolContext
 from forgeyard.db import get_engine
 from forgeyard.models import Effect, EffectStatus, utcnow
+from workflows.tools import Tool, ToolContext
 
 __all__ = ["EffectsLedger", "NotJSONError", "ensure_json", "idempotency_key"]
 

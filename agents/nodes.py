@@ -31,7 +31,6 @@ from agents.model_client import (
     ModelRequestError,
     ModelTimeout,
 )
-from agents.tools import ToolContext, ToolError, registry
 from agents.trace import StepRecorder
 from forgeyard.models import StepStatus, utcnow
 from workflows.expressions import ExpressionError, evaluate, render
@@ -43,6 +42,7 @@ from workflows.spec import (
     ToolNode,
     resolve_output_schema,
 )
+from workflows.tools import ToolContext, ToolError, registry
 
 __all__ = ["NodeError", "NodeTimeout", "RunServices", "make_node"]
 

@@ -25,13 +25,14 @@ from langgraph.types import Command
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from agents.adapters import AdapterSource, BaseModelOnly
+from agents.compiler import compile_workflow, initial_state
 from agents.model_client import ModelClient
 from agents.nodes import OUTPUT, NodeError, RunServices
 from agents.trace import StepRecorder, jsonable
 from forgeyard.checkpoints import open_checkpointer
 from forgeyard.db import session_scope
 from forgeyard.models import Run, RunStatus, Step, WorkflowSpecRecord, utcnow
-from workflows.compiler import compile_workflow, initial_state
 from workflows.loader import LoadedSpec, load_spec_text
 
 __all__ = [
@@ -189,6 +190,7 @@ def execute_run(
     model: ModelClient | None = None,
     adapter: str | None = None,
     adapters: Mapping[str, str] | None = None,
+    adapter_source: AdapterSource | None = None,
     on_step: Callable[[Step], None] | None = None,
     resume: dict[str, Any] | None = None,
 ) -> Run:
@@ -199,16 +201,18 @@ def execute_run(
     returned as it is.
 
     Which LoRA adapter answers an llm node: ``adapters[node]``, else ``adapter``
-    (every llm node); with neither given, the run's tenant's active adapter for
-    that node of the workflow (the adapter registry), else the base model.
+    (every llm node); with neither given, what ``adapter_source`` names for the
+    run's tenant and workflow (workers pass the adapter registry), else the
+    base model.
     """
     run = get_run(run_id)
     if run.status.finished or (run.status == RunStatus.waiting_approval and resume is None):
         return run
     loaded = pinned_spec(run)
     client = model or ModelClient.default()
+    source = adapter_source or BaseModelOnly()
     if adapters is None and adapter is None:
-        adapters = _registry_adapters(run)
+        adapters = source.active(run.tenant_id, run.workflow)
     recorder = StepRecorder(run.id, on_step=on_step)
     services = RunServices(
         run_id=run.id,
@@ -216,7 +220,7 @@ def execute_run(
         recorder=recorder,
         adapter=adapter,
         adapters=dict(adapters or {}),
-        reload_adapter=lambda name: _reload_adapter(name, client.base_url),
+        reload_adapter=lambda name: source.reload(name, client.base_url),
     )
     _set_status(run.id, RunStatus.running, started=True)
     graph_config: RunnableConfig = {
@@ -257,20 +261,6 @@ def execute_run(
     return _finish(run.id, RunStatus.succeeded, output=jsonable(snapshot.values.get(OUTPUT)))
 
 
-def _registry_adapters(run: Run) -> dict[str, str]:
-    """The run's tenant's active adapters for its workflow, by node."""
-    # Imported here: training builds on agents, not the other way round at import time.
-    from training.adapters import active_adapters
-
-    return active_adapters(run.tenant_id, run.workflow)
-
-
-def _reload_adapter(served_name: str, base_url: str) -> bool:
-    from training.adapters import ensure_loaded
-
-    return ensure_loaded(served_name, server_url=base_url)
-
-
 def decide(
     run_id: str,
     *,
@@ -281,6 +271,7 @@ def decide(
     model: ModelClient | None = None,
     adapter: str | None = None,
     adapters: Mapping[str, str] | None = None,
+    adapter_source: AdapterSource | None = None,
     on_step: Callable[[Step], None] | None = None,
 ) -> Run:
     """Approve or reject the run's pending step and carry on."""
@@ -292,6 +283,7 @@ def decide(
         model=model,
         adapter=adapter,
         adapters=adapters,
+        adapter_source=adapter_source,
         on_step=on_step,
         resume={"approved": approved, "by": by, "comment": comment},
     )

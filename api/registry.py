@@ -24,8 +24,9 @@ from agents.runner import save_spec
 from forgeyard.db import session_scope
 from forgeyard.models import WorkflowRegistration, WorkflowSpecRecord
 from forgeyard.settings import get_settings
+from forgeyard.yaml_problems import SpecProblem
 from workflows.catalog import UnknownWorkflowError, find_workflow, list_workflows
-from workflows.loader import LoadedSpec, SpecError, SpecProblem, load_spec, load_spec_text
+from workflows.loader import LoadedSpec, SpecError, load_spec, load_spec_text
 
 __all__ = ["SpecNotAllowed", "VersionConflict", "Version", "register", "resolve", "versions"]
 

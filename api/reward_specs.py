@@ -19,12 +19,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from sqlalchemy.exc import IntegrityError
 
+from forgeyard.records.rewards import RewardModelRecord
 from forgeyard.settings import get_settings
+from forgeyard.yaml_problems import dotted_path, line_of
 from rewards import store
 from rewards.errors import RewardSpecError, SpecProblem
 from rewards.loader import load_reward_spec_text
-from rewards.records import RewardModelRecord
-from workflows.loader import dotted_path, line_of
 
 __all__ = ["GraderNotAllowed", "register"]
 

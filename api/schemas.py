@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from forgeyard.models import Run, RunStatus, Step
-from rewards.records import (
+from forgeyard.records.rewards import (
     EvaluationRecord,
     EvaluationStatus,
     LabelKind,
@@ -25,15 +25,15 @@ from rewards.records import (
     RewardModelRecord,
     RewardModelStatus,
 )
-from rewards.runs import RunFilter
-from training.config import GRPOJobConfig
-from training.records import (
+from forgeyard.records.training import (
     AdapterRecord,
     AdapterStatus,
     TrainingJobRecord,
     TrainingJobStatus,
     TrainingMetricRecord,
 )
+from rewards.runs import RunFilter
+from training.config import GRPOJobConfig
 
 
 class Problem(BaseModel):

@@ -86,12 +86,12 @@ def direct(n: int) -> float:
     """Runs/s of the compiled graph invoked directly, same checkpointer, no bookkeeping."""
     from langchain_core.runnables import RunnableConfig
 
+    from agents.compiler import compile_workflow, initial_state
     from agents.model_client import ModelClient
     from agents.nodes import RunServices
     from agents.trace import StepRecorder
     from forgeyard.checkpoints import open_checkpointer
     from workflows.catalog import resolve
-    from workflows.compiler import compile_workflow, initial_state
 
     class NoRecorder(StepRecorder):
         """Records nothing: the anchor is LangGraph and the tools alone."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.tools import tool
+from workflows.tools import tool
 
 
 @tool("bench.add")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from workflows.loader import SpecProblem
+from forgeyard.yaml_problems import ProblemsError, SpecProblem
 
 __all__ = [
     "DatasetError",
@@ -21,14 +19,10 @@ class RewardError(Exception):
     """Base of every error the rewards package raises."""
 
 
-class RewardSpecError(RewardError, ValueError):
+class RewardSpecError(RewardError, ProblemsError):
     """A reward-model spec that cannot be used; ``problems`` lists every one found."""
 
-    def __init__(self, problems: Sequence[SpecProblem]) -> None:
-        self.problems = list(problems)
-        n = len(self.problems)
-        head = f"{n} problem{'s' if n != 1 else ''} in reward-model spec"
-        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
+    document = "reward-model spec"
 
 
 class DatasetError(RewardError, ValueError):

@@ -20,10 +20,10 @@ from sqlmodel import col, select
 
 from forgeyard.db import session_scope
 from forgeyard.models import Run
+from forgeyard.records.rewards import LabelKind, LabelRecord
 from rewards.dataset import LineProblem, Preference
 from rewards.errors import DatasetError, LabelError
 from rewards.example import Example
-from rewards.records import LabelKind, LabelRecord
 from rewards.runs import task_key
 
 __all__ = [

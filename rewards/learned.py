@@ -72,7 +72,7 @@ def train_reward_model(
     pairs_path: str | Path,
     out_dir: str | Path,
     *,
-    base: str | Path | None = None,
+    base: str | Path,
     max_steps: int = 50,
     learning_rate: float = 5e-4,
     batch_size: int = 4,
@@ -84,7 +84,7 @@ def train_reward_model(
         pairs_path: See :func:`read_pairs`.
         out_dir: Where the model and tokenizer are saved (a ``learned`` grader's
             ``model_dir``).
-        base: Base model directory; default: the tiny local model (built if missing).
+        base: Base model directory (the CLI's default is the tiny local model).
         max_steps: Optimiser steps.
         learning_rate: Peak learning rate.
         batch_size: Pairs per step.
@@ -97,13 +97,7 @@ def train_reward_model(
     from transformers import AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    from forgeyard.settings import get_settings
-
     pairs = read_pairs(pairs_path)
-    if base is None:
-        from serving.tiny import build_tiny_model
-
-        base = build_tiny_model(get_settings().tiny_model_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory() as scratch:

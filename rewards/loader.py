@@ -1,8 +1,8 @@
 """Load a reward-model spec from YAML, reporting every problem with its line.
 
-Problems are the workflow loader's :class:`~workflows.loader.SpecProblem`
-(file, line, field, message), found with its YAML line lookup, so partners
-read one style of error across both kinds of spec.
+Problems are :class:`~forgeyard.yaml_problems.SpecProblem` (file, line,
+field, message), collected the way the workflow loader collects them, so
+partners read one style of error across both kinds of spec.
 """
 
 from __future__ import annotations
@@ -11,21 +11,18 @@ import hashlib
 import importlib
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 from pydantic import TypeAdapter, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from rewards.errors import RewardSpecError, SpecProblem
+from forgeyard.yaml_problems import ProblemCollector, parse_mapping, plain_data, read_source
+from rewards.errors import RewardSpecError
 from rewards.paths import ROOTS, check_path
 from rewards.spec import GRADER_KINDS, GraderSpec, RewardSpec
 from workflows import expressions
-from workflows.loader import dotted_path, line_of, plain_data
 
 __all__ = ["LoadedRewardSpec", "load_reward_spec", "load_reward_spec_text", "resolve_function"]
 
@@ -59,33 +56,17 @@ def load_reward_spec(path: str | Path) -> LoadedRewardSpec:
     Raises:
         RewardSpecError: listing every problem found, each with its line.
     """
-    path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RewardSpecError([SpecProblem(str(path), None, "", f"cannot read: {exc}")]) from None
-    return load_reward_spec_text(source, filename=str(path))
+    return load_reward_spec_text(read_source(path, RewardSpecError), filename=str(path))
 
 
 def load_reward_spec_text(source: str, *, filename: str = "<reward spec>") -> LoadedRewardSpec:
     """Validate reward-spec YAML text; raises :class:`RewardSpecError` listing every problem."""
-    try:
-        doc = YAML(typ="rt").load(source)
-    except MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        problem = SpecProblem(filename, line, "", f"malformed YAML: {exc.problem or exc}")
-        raise RewardSpecError([problem]) from None
-    except YAMLError as exc:
-        # Errors without a position, e.g. control characters the reader refuses.
-        raise RewardSpecError([SpecProblem(filename, None, "", f"malformed YAML: {exc}")]) from None
-    if not isinstance(doc, dict):
-        raise RewardSpecError(
-            [SpecProblem(filename, 1, "", "expected a mapping with name, workflow, graders, …")]
-        )
+    doc = parse_mapping(source, filename, RewardSpecError, "name, workflow, graders, …")
     checker = _Checker(doc, filename)
     spec = checker.check()
-    if checker.problems or spec is None:
-        raise RewardSpecError(sorted(checker.problems, key=lambda p: (p.line or 0, p.field)))
+    checker.raise_if_any(RewardSpecError)
+    if spec is None:
+        raise RewardSpecError([])
     return LoadedRewardSpec(spec=spec, source=source, hash=content_hash(spec), path=filename)
 
 
@@ -112,18 +93,11 @@ def resolve_function(dotted: str) -> Any:
     return fn
 
 
-class _Checker:
+class _Checker(ProblemCollector):
     """Collects structural and semantic problems of one reward-spec document."""
 
-    def __init__(self, doc: dict[str, Any], filename: str) -> None:
-        self.doc = doc
-        self.filename = filename
-        self.problems: list[SpecProblem] = []
-
-    def add(self, path: Sequence[Any], message: str) -> None:
-        self.problems.append(
-            SpecProblem(self.filename, line_of(self.doc, path), dotted_path(path), message)
-        )
+    union_kinds = GRADER_KINDS
+    union_member = "grader"
 
     def check(self) -> RewardSpec | None:
         raw = self.doc.get("graders")
@@ -133,14 +107,14 @@ class _Checker:
                 try:
                     graders.append(_grader_adapter.validate_python(plain_data(item)))
                 except ValidationError as exc:
-                    self._add_pydantic(exc, ("graders", i))
+                    self.add_pydantic(exc, ("graders", i))
         top = {k: plain_data(v) for k, v in self.doc.items() if k != "graders"}
         # A stand-in grader keeps grader problems from being reported twice.
         top["graders"] = [{"kind": "constraint", "name": "_", "expr": "true"}]
         try:
             shell = RewardSpec.model_validate(top)
         except ValidationError as exc:
-            self._add_pydantic(exc)
+            self.add_pydantic(exc)
             shell = None
         if raw is None:
             self.add(("graders",), "missing: a list of graders")
@@ -152,24 +126,6 @@ class _Checker:
         if shell is None or len(graders) != len(raw):
             return None
         return shell.model_copy(update={"graders": graders})
-
-    def _add_pydantic(self, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> None:
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            if prefix and loc and loc[0] in GRADER_KINDS:
-                loc = loc[1:]  # pydantic names the union member; the YAML has no such key
-            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-                loc += ("kind",)
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field"
-            elif err["type"] == "union_tag_invalid":
-                msg = f"unknown grader kind; expected one of {', '.join(GRADER_KINDS)}"
-            elif err["type"] == "union_tag_not_found":
-                msg = f"missing `kind`; one of {', '.join(GRADER_KINDS)}"
-            elif err["type"] == "missing":
-                msg = "missing required field"
-            self.add(prefix + loc, msg.removeprefix("Value error, "))
 
     def _semantics(self, graders: list[Any], raw: list[Any]) -> None:
         seen: set[str] = set()

@@ -21,18 +21,18 @@ from sqlmodel import col, select
 
 from forgeyard.db import session_scope
 from forgeyard.models import utcnow
+from forgeyard.records.rewards import (
+    EvaluationRecord,
+    EvaluationStatus,
+    RewardModelRecord,
+    RewardModelStatus,
+)
 from rewards.dataset import Preference, parse_dataset, read_dataset
 from rewards.errors import RewardError, RewardModelNotFound
 from rewards.evaluate import Progress, evaluate
 from rewards.labels import apply_labels
 from rewards.loader import LoadedRewardSpec, load_reward_spec_text
 from rewards.model import RewardModel
-from rewards.records import (
-    EvaluationRecord,
-    EvaluationStatus,
-    RewardModelRecord,
-    RewardModelStatus,
-)
 from rewards.runs import RunFilter, examples_from_runs, parse_expected, read_expected
 
 __all__ = [

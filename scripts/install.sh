@@ -34,7 +34,7 @@ fi
 
 "$VENV/bin/python" - <<'PY'
 import importlib
-for module in ("vllm", "transformers", "langgraph", "sqlmodel", "forgeyard.cli"):
+for module in ("vllm", "transformers", "langgraph", "sqlmodel", "forgeyard.app.cli"):
     importlib.import_module(module)
 print("==> environment ok")
 PY

@@ -1,6 +1,6 @@
 """The adapter registry: promote a candidate through the gate, roll back, serve per tenant.
 
-An adapter row (:class:`~training.records.AdapterRecord`) starts as a
+An adapter row (:class:`~forgeyard.records.training.AdapterRecord`) starts as a
 ``candidate`` when training finishes.  :func:`promote` loads it into the
 running vLLM, evaluates it against what answers the node now (the tenant's
 active adapter, else the base model) on held-out tasks, and makes it
@@ -34,6 +34,7 @@ from sqlmodel import Session, col, select
 from agents.model_client import ModelClient
 from forgeyard.db import session_scope
 from forgeyard.models import utcnow
+from forgeyard.records.training import AdapterRecord, AdapterStatus
 from forgeyard.settings import get_settings
 from rewards import store
 from rewards.errors import RewardModelNotFound
@@ -42,13 +43,14 @@ from training import TrainingError, environment_id
 from training.envs import reward_model_reward
 from training.evaluation import evaluate_served, held_out_tasks, make_env
 from training.gate import decide
-from training.records import AdapterRecord, AdapterStatus
 
 __all__ = [
     "AdapterNotFound",
     "AdapterRankTooLarge",
     "AdapterStateError",
+    "REGISTRY",
     "PromotionRefused",
+    "RegistryAdapters",
     "active_adapters",
     "ensure_loaded",
     "get_adapter",
@@ -191,6 +193,23 @@ def ensure_loaded(served_name: str, *, server_url: str | None = None) -> bool:
         return False
     _load(_server_url(server_url), record)
     return True
+
+
+class RegistryAdapters:
+    """The adapter registry as the run engine's :class:`~agents.adapters.AdapterSource`.
+
+    Workers and the CLI pass it to :func:`agents.runner.execute_run`, so a
+    tenant's runs are answered by that tenant's active adapters.
+    """
+
+    def active(self, tenant_id: str, workflow: str) -> dict[str, str]:
+        return active_adapters(tenant_id, workflow)
+
+    def reload(self, served_name: str, server_url: str) -> bool:
+        return ensure_loaded(served_name, server_url=server_url)
+
+
+REGISTRY = RegistryAdapters()
 
 
 def sync_active_adapters(server_url: str | None = None) -> list[str]:

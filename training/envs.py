@@ -29,13 +29,13 @@ from langgraph.checkpoint.memory import MemorySaver
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 
+from agents.compiler import build_graph, initial_state
 from agents.nodes import OUTPUT, VISITS, NodeError
 from rewards.example import Example
 from rewards.loader import load_reward_spec_text
 from rewards.model import RewardModel
 from training.sandbox import Sandbox
 from training.tasks import Task
-from workflows.compiler import build_graph, initial_state
 from workflows.examples.logistics_booking.tasks import generate_tasks
 from workflows.expressions import evaluate, render
 from workflows.loader import load_spec

@@ -33,18 +33,18 @@ from sqlmodel import col, select
 
 from forgeyard.db import session_scope
 from forgeyard.models import Tenant, WorkflowRegistration, new_id, utcnow
-from forgeyard.settings import get_settings
-from rewards.errors import RewardModelNotFound
-from rewards.records import RewardModelRecord, RewardModelStatus
-from rewards.store import get_version
-from training import TrainingError, environment_id
-from training.config import GRPOJobConfig
-from training.records import (
+from forgeyard.records.rewards import RewardModelRecord, RewardModelStatus
+from forgeyard.records.training import (
     AdapterRecord,
     TrainingJobRecord,
     TrainingJobStatus,
     TrainingMetricRecord,
 )
+from forgeyard.settings import get_settings
+from rewards.errors import RewardModelNotFound
+from rewards.store import get_version
+from training import TrainingError, environment_id
+from training.config import GRPOJobConfig
 from training.report import write_report
 from workflows.catalog import list_workflows
 
@@ -603,7 +603,7 @@ def process_job(job_id: str, *, trainer: Trainer | None = None) -> TrainingJobRe
 
 
 # -- sweeper ------------------------------------------------------------------------
-def sweep(enqueue: Callable[[str], bool] | None = None) -> list[str]:
+def sweep(enqueue: Callable[[str], bool]) -> list[str]:
     """Re-enqueue jobs no worker holds; fail those whose workers died too often.
 
     * running, heartbeat older than a lease: its worker died. Fewer than
@@ -611,11 +611,9 @@ def sweep(enqueue: Callable[[str], bool] | None = None) -> list[str]:
       resumes from the last checkpoint); otherwise failed, with no adapter.
     * queued, last sent longer than ``requeue_after_seconds`` ago: its message
       was lost (or no training worker listens); sent again.
-    Returns the ids enqueued.
+    ``enqueue`` sends a job id to the training queue (the worker layer passes
+    its own). Returns the ids enqueued.
     """
-    from worker import training as training_worker
-
-    send_job = enqueue or training_worker.enqueue
     settings = get_settings()
     now = utcnow()
     dead_since = now - timedelta(seconds=settings.lease_seconds)
@@ -681,5 +679,5 @@ def sweep(enqueue: Callable[[str], bool] | None = None) -> list[str]:
                 .values(heartbeat_at=now)
             )
     for job_id in send:
-        send_job(job_id)
+        enqueue(job_id)
     return send

@@ -31,7 +31,7 @@ def _series(rows: Sequence[Any], name: str) -> tuple[list[int], list[float]]:
 def plot_png(rows: Sequence[Any], *, title: str = "GRPO training") -> bytes:
     """The metrics against step as a PNG: reward mean ± std, zero-variance share, KL, loss.
 
-    ``rows`` are :class:`~training.records.TrainingMetricRecord` (or anything
+    ``rows`` are :class:`~forgeyard.records.training.TrainingMetricRecord` (or anything
     with ``step`` and the metric attributes); missing values leave gaps.
     """
     figure = Figure(figsize=(10, 7), dpi=100)

@@ -7,22 +7,14 @@ twice runs it once.
 
 from __future__ import annotations
 
-import logging
-
 from forgeyard.settings import get_settings
+from worker import messages
 
 __all__ = ["enqueue"]
-
-log = logging.getLogger("forgeyard.worker")
 
 
 def enqueue(evaluation_id: str) -> bool:
     """Send the evaluation to a worker; False (logged) when the broker is unreachable."""
-    from worker.tasks import evaluate_reward_model_task
-
-    try:
-        evaluate_reward_model_task.apply_async((evaluation_id,), queue=get_settings().queue)
-    except Exception as exc:  # noqa: BLE001 - any broker failure: the record stays queued
-        log.warning("evaluation %s not enqueued (broker: %s)", evaluation_id, exc)
-        return False
-    return True
+    return messages.send(
+        messages.EVALUATE, evaluation_id, queue=get_settings().queue, what="evaluation"
+    )

@@ -28,6 +28,8 @@ from agents.runner import RunNotFound, RunStateError, execute_run, get_run
 from forgeyard.db import session_scope
 from forgeyard.models import Approval, Run, RunStatus, Step, utcnow
 from forgeyard.settings import get_settings
+from training.adapters import REGISTRY
+from worker import messages
 
 __all__ = [
     "RunCancelled",
@@ -57,25 +59,14 @@ def enqueue(run_id: str) -> bool:
     Callers record the run in the database first, so a failed send only
     delays the run until the sweeper sends it again.
     """
-    from worker.tasks import execute_run_task
-
-    try:
-        execute_run_task.apply_async((run_id,), queue=get_settings().queue)
-    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper will retry
-        log.warning("run %s not enqueued (broker: %s); the sweeper will enqueue it", run_id, exc)
-        return False
-    return True
+    return messages.send(messages.EXECUTE_RUN, run_id, queue=get_settings().queue, what="run")
 
 
 def enqueue_webhook(run_id: str) -> bool:
-    from worker.tasks import deliver_webhook_task
-
-    try:
-        deliver_webhook_task.apply_async((run_id,), queue=get_settings().queue)
-    except Exception as exc:  # noqa: BLE001
-        log.warning("webhook of run %s not enqueued (broker: %s)", run_id, exc)
-        return False
-    return True
+    """Send the run's webhook delivery to a worker."""
+    return messages.send(
+        messages.DELIVER_WEBHOOK, run_id, queue=get_settings().queue, what="webhook of run"
+    )
 
 
 # -- lease ------------------------------------------------------------------------
@@ -182,7 +173,9 @@ def process_run(run_id: str) -> Run | None:
         resume = None
         if decision is not None:
             resume = {"approved": decision.approved, "by": decision.by, "comment": decision.comment}
-        result = execute_run(run_id, resume=resume, on_step=_stop_if_cancelled)
+        result = execute_run(
+            run_id, resume=resume, adapter_source=REGISTRY, on_step=_stop_if_cancelled
+        )
         if decision is not None:
             _consume(decision)
     finally:

@@ -7,24 +7,24 @@ from typing import Any
 
 from rewards import store as reward_store
 from training import jobs as training_jobs
-from worker import runs, webhooks
+from worker import messages, runs, training, webhooks
 from worker.app import app
 
 
-@app.task(name="forgeyard.execute_run")
+@app.task(name=messages.EXECUTE_RUN)
 def execute_run_task(run_id: str) -> None:
     """Execute (or resume) a run; nothing happens for a finished run or one another worker holds."""
     runs.process_run(run_id)
 
 
-@app.task(name="forgeyard.sweep")
+@app.task(name=messages.SWEEP)
 def sweep_task() -> None:
     """Re-enqueue runs and training jobs whose worker died or whose message was lost."""
     runs.sweep()
-    training_jobs.sweep()
+    training_jobs.sweep(training.enqueue)
 
 
-@app.task(name="forgeyard.deliver_webhook", bind=True, max_retries=None)
+@app.task(name=messages.DELIVER_WEBHOOK, bind=True, max_retries=None)
 def deliver_webhook_task(self: Any, run_id: str) -> None:
     """Call the run's webhook; on failure try again later, with exponential backoff."""
     try:
@@ -33,13 +33,13 @@ def deliver_webhook_task(self: Any, run_id: str) -> None:
         raise self.retry(countdown=webhooks.backoff(self.request.retries), exc=exc) from None
 
 
-@app.task(name="forgeyard.evaluate_reward_model")
+@app.task(name=messages.EVALUATE)
 def evaluate_reward_model_task(evaluation_id: str) -> None:
     """Run a queued reward-model evaluation, storing its progress and report."""
     reward_store.process_evaluation(evaluation_id)
 
 
-@app.task(name="forgeyard.train")
+@app.task(name=messages.TRAIN)
 def train_task(job_id: str) -> None:
     """Run (or resume from its checkpoint) a queued GRPO training job; on the training queue."""
     training_jobs.process_job(job_id)

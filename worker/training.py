@@ -10,22 +10,14 @@ its worker was lost.
 
 from __future__ import annotations
 
-import logging
-
 from forgeyard.settings import get_settings
+from worker import messages
 
 __all__ = ["enqueue"]
-
-log = logging.getLogger("forgeyard.worker")
 
 
 def enqueue(job_id: str) -> bool:
     """Send the job to a training worker; False (logged) when the broker is unreachable."""
-    from worker.tasks import train_task
-
-    try:
-        train_task.apply_async((job_id,), queue=get_settings().training_queue)
-    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweeper sends it again
-        log.warning("training job %s not enqueued (broker: %s)", job_id, exc)
-        return False
-    return True
+    return messages.send(
+        messages.TRAIN, job_id, queue=get_settings().training_queue, what="training job"
+    )

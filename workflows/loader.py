@@ -12,17 +12,21 @@ import hashlib
 import json
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 from pydantic import TypeAdapter, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from agents.tools import registry
+from forgeyard.yaml_problems import (
+    ProblemCollector,
+    ProblemsError,
+    parse_mapping,
+    plain_data,
+    read_source,
+)
 from workflows import expressions
 from workflows.spec import (
     READABLE_BUILTINS,
@@ -37,43 +41,18 @@ from workflows.spec import (
     enum_from_expressions,
     resolve_output_schema,
 )
+from workflows.tools import registry
 
-__all__ = [
-    "LoadedSpec",
-    "SpecError",
-    "SpecProblem",
-    "dotted_path",
-    "line_of",
-    "load_spec",
-    "load_spec_text",
-    "plain_data",
-    "spec_hash",
-]
+__all__ = ["LoadedSpec", "SpecError", "load_spec", "load_spec_text", "spec_hash"]
 
 _node_adapter: TypeAdapter[Any] = TypeAdapter(Node)
 _NODE_KINDS = ("llm", "tool", "route", "approval", "end")
 
 
-@dataclass(frozen=True)
-class SpecProblem:
-    file: str
-    line: int | None
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.field or '<spec>'}: {self.message}"
-
-
-class SpecError(ValueError):
+class SpecError(ProblemsError):
     """A spec that cannot be used; ``problems`` lists every one found."""
 
-    def __init__(self, problems: Sequence[SpecProblem]) -> None:
-        self.problems = list(problems)
-        n = len(self.problems)
-        head = f"{n} problem{'s' if n != 1 else ''} in workflow spec"
-        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
+    document = "workflow spec"
 
 
 @dataclass(frozen=True)
@@ -94,74 +73,24 @@ def spec_hash(spec: WorkflowSpec) -> str:
 
 def load_spec(path: str | Path) -> LoadedSpec:
     """Read and validate the spec at ``path``."""
-    path = Path(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError([SpecProblem(str(path), None, "", f"cannot read file: {exc}")]) from None
-    return load_spec_text(source, filename=str(path))
+    return load_spec_text(read_source(path, SpecError), filename=str(path))
 
 
 def load_spec_text(source: str, *, filename: str = "<spec>") -> LoadedSpec:
     """Validate spec YAML text; raises :class:`SpecError` listing every problem."""
-    try:
-        doc = YAML(typ="rt").load(source)
-    except MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise SpecError(
-            [SpecProblem(filename, line, "", f"malformed YAML: {exc.problem or exc}")]
-        ) from None
-    except YAMLError as exc:
-        # Errors without a position, e.g. control characters the reader refuses.
-        raise SpecError([SpecProblem(filename, None, "", f"malformed YAML: {exc}")]) from None
-    if not isinstance(doc, dict):
-        raise SpecError(
-            [SpecProblem(filename, 1, "", "expected a mapping with name, version, nodes, …")]
-        )
+    doc = parse_mapping(source, filename, SpecError, "name, version, nodes, …")
     checker = _Checker(doc, filename)
     spec = checker.check()
-    if checker.problems:
-        raise SpecError(sorted(checker.problems, key=lambda p: (p.line or 0, p.field)))
+    checker.raise_if_any(SpecError)
     assert spec is not None
     return LoadedSpec(spec=spec, source=source, hash=spec_hash(spec), path=filename)
 
 
-def line_of(doc: Any, path: Sequence[Any]) -> int | None:
-    """1-based line of the deepest part of ``path`` present in the YAML document."""
-    node, line = doc, getattr(getattr(doc, "lc", None), "line", None)
-    for part in path:
-        lc = getattr(node, "lc", None)
-        if isinstance(node, dict) and part in node:
-            if lc is not None:
-                line = lc.key(part)[0]
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            if lc is not None:
-                line = lc.item(part)[0]
-            node = node[part]
-        # Parts pydantic adds (a union's tag) have no place in the document: skip.
-    return None if line is None else line + 1
-
-
-def dotted_path(path: Iterable[Any]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-class _Checker:
+class _Checker(ProblemCollector):
     """Collects structural and semantic problems of one spec document."""
 
-    def __init__(self, doc: dict[str, Any], filename: str) -> None:
-        self.doc = doc
-        self.filename = filename
-        self.problems: list[SpecProblem] = []
-
-    def add(self, path: Sequence[Any], message: str) -> None:
-        self.problems.append(
-            SpecProblem(self.filename, line_of(self.doc, path), dotted_path(path), message)
-        )
+    union_kinds = _NODE_KINDS
+    union_member = "node"
 
     # -- structure ---------------------------------------------------------
     def check(self) -> WorkflowSpec | None:
@@ -174,14 +103,14 @@ class _Checker:
                     nodes[str(name)] = _node_adapter.validate_python(plain_data(raw))
                 except ValidationError as exc:
                     broken.add(str(name))
-                    self._add_pydantic(exc, prefix=("nodes", name))
+                    self.add_pydantic(exc, prefix=("nodes", name))
         top = {k: plain_data(v) for k, v in self.doc.items() if k != "nodes"}
         # Validate the rest with a stand-in node so node errors are not reported twice.
         top["nodes"] = {"_": {"kind": "end"}}
         try:
             shell = WorkflowSpec.model_validate(top)
         except ValidationError as exc:
-            self._add_pydantic(exc)
+            self.add_pydantic(exc)
             return None
         if raw_nodes is None:
             self.add(("nodes",), "missing: a mapping of node name → node")
@@ -195,26 +124,6 @@ class _Checker:
         spec = shell.model_copy(update={"nodes": nodes})
         self._semantics(spec, broken)
         return spec
-
-    def _add_pydantic(self, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> None:
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            if prefix and loc and loc[0] in _NODE_KINDS:
-                # Pydantic names the union member (`tool`) first; the YAML has no such key.
-                loc = loc[1:]
-            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-                loc += ("kind",)
-            loc = prefix + loc
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown field"
-            elif err["type"] == "union_tag_invalid":
-                msg = "unknown node kind; expected one of llm, tool, route, approval, end"
-            elif err["type"] == "union_tag_not_found":
-                msg = "missing `kind`; one of llm, tool, route, approval, end"
-            elif err["type"] == "missing":
-                msg = "missing required field"
-            self.add(loc, msg)
 
     # -- meaning -----------------------------------------------------------
     def _semantics(self, spec: WorkflowSpec, broken: set[str]) -> None:
@@ -450,15 +359,6 @@ def _config_keys(expr: str) -> set[str]:
         for n in ast.walk(tree)
         if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "config"
     }
-
-
-def plain_data(value: Any) -> Any:
-    """ruamel's commented containers → plain dicts and lists for pydantic."""
-    if isinstance(value, dict):
-        return {str(k): plain_data(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain_data(v) for v in value]
-    return value
 
 
 def _is_identifier(name: str) -> bool:

@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from api.deps import PrincipalDep
 from api.errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE
 from api.schemas import AdapterOut, PromotionRefusedOut, RollbackOut
+from forgeyard.records.training import AdapterStatus
 from training import adapters
-from training.records import AdapterStatus
 
 router = APIRouter(
     prefix="/v1/adapters",

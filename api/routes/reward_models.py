@@ -17,9 +17,9 @@ from api.schemas import (
     RewardModelOut,
     RewardModelRegister,
 )
+from forgeyard.records.rewards import EvaluationRecord
 from rewards import store
 from rewards.errors import RewardModelNotFound
-from rewards.records import EvaluationRecord
 from rewards.report import render_html
 from worker import evaluations
 

@@ -1,15 +1,26 @@
-"""Alembic environment: one metadata (SQLModel's), SQLite or PostgreSQL."""
+"""Alembic environment: one metadata (SQLModel's), SQLite or PostgreSQL.
+
+The platform's tables live in the kernel (``forgeyard.models``,
+``forgeyard.records``). Tables a tool package owns (the logistics example's
+bookings) are announced through the ``forgeyard.tables`` entry-point group and
+imported here by name, so the kernel never depends on a tool package.
+"""
 
 from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
 
 from alembic import context
 from sqlalchemy import create_engine, pool
 from sqlmodel import SQLModel
 
 import forgeyard.models  # noqa: F401 - registers the tables
-import rewards.records  # noqa: F401
-import training.records  # noqa: F401
-import workflows.examples.logistics_booking.models  # noqa: F401
+import forgeyard.records.rewards  # noqa: F401
+import forgeyard.records.training  # noqa: F401
+
+for _entry in entry_points(group="forgeyard.tables"):
+    importlib.import_module(_entry.value)
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from forgeyard.cli import app
+from forgeyard.app.cli import app
 from forgeyard.db import session_scope
 from forgeyard.models import Run, RunStatus
 from tests.support.specs import spec_yaml

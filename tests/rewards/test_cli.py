@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from forgeyard.cli import app
+from forgeyard.app.cli import app
 from rewards.dataset import write_dataset
 from tests.rewards.factories import example, spec_yaml
 from tests.rewards.runs_support import adder_run

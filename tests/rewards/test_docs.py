@@ -9,7 +9,7 @@ from pathlib import Path
 from scipy import stats
 from typer.testing import CliRunner
 
-from forgeyard.cli import app
+from forgeyard.app.cli import app
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "rewards.md"
 

@@ -63,7 +63,7 @@ def test_pairs_from_a_labelled_dataset(tmp_path: Path) -> None:
 def test_train_rm_command(tiny_model_dir: Path, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from forgeyard.cli import app
+    from forgeyard.app.cli import app
 
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text(json.dumps({"chosen": "good", "rejected": "bad"}) + "\n")

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from forgeyard.records.rewards import EvaluationStatus, RewardModelStatus
 from rewards import RewardError, RewardModelNotFound
 from rewards.dataset import write_dataset
-from rewards.records import EvaluationStatus, RewardModelStatus
 from rewards.store import (
     create_evaluation,
     get_evaluation,

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from forgeyard.db import session_scope
+from forgeyard.records.training import AdapterRecord
 from rewards.loader import load_reward_spec
 from rewards.store import register
 from training.envs import LOGISTICS_REWARD
-from training.records import AdapterRecord
 
 # (tasks generated, seed) the promotion test holds out: the bench's held-out set.
 GATE_HELD_OUT = (200, 10_000)

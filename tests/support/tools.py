@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from agents.tools import ToolContext, ToolError, tool
+from workflows.tools import ToolContext, ToolError, tool
 
 # How often each tool body actually ran in this process (the ledger's job is
 # to keep side-effecting ones at one per idempotency key).

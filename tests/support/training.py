@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from forgeyard.db import session_scope
+from forgeyard.records.rewards import RewardModelRecord, RewardModelStatus
 from rewards.loader import load_reward_spec
-from rewards.records import RewardModelRecord, RewardModelStatus
 from rewards.store import register
 from training.config import GRPOJobConfig
 from training.envs import LOGISTICS_REWARD

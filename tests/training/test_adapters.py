@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from agents.runner import execute_run, start_run
 from agents.trace import load_trace
 from forgeyard.db import session_scope
+from forgeyard.records.training import AdapterRecord, AdapterStatus
 from forgeyard.settings import get_settings
 from serving.server import ModelServer
 from tests.support.adapters import (
@@ -30,6 +31,7 @@ from tests.support.adapters import (
 )
 from training import TrainingError
 from training.adapters import (
+    REGISTRY,
     AdapterRankTooLarge,
     AdapterStateError,
     PromotionRefused,
@@ -40,7 +42,6 @@ from training.adapters import (
     sync_active_adapters,
 )
 from training.envs import LOGISTICS_SPEC, ChooseEnv
-from training.records import AdapterRecord, AdapterStatus
 from workflows.loader import load_spec
 
 pytestmark = pytest.mark.integration
@@ -70,7 +71,7 @@ def choose_steps(tenant: str) -> list[Any]:
     """Run logistics_booking for ``tenant`` on a choosable task; its ``choose`` steps."""
     task = ChooseEnv(task_pool=20, task_seed=5).tasks[0]
     run = start_run(load_spec(LOGISTICS_SPEC), task.input, tenant_id=tenant)
-    execute_run(run.id)
+    execute_run(run.id, adapter_source=REGISTRY)
     steps = [s for s in load_trace(run.id) if s.node == NODE]
     assert steps and steps[-1].status.value == "ok", [(s.node, s.error) for s in steps]
     return steps

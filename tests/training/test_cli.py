@@ -11,12 +11,12 @@ from sqlmodel import func, select
 from typer.testing import CliRunner
 
 import training.jobs
-from forgeyard.cli import app
+from forgeyard.app.cli import app
 from forgeyard.db import session_scope
+from forgeyard.records.training import AdapterRecord, TrainingJobRecord
 from tests.support.service import purge_queue
 from tests.support.training import StandInTrainer, fake_model_dir, shipped_reward_model
 from training.config import field_help
-from training.records import AdapterRecord, TrainingJobRecord
 
 cli = CliRunner()
 

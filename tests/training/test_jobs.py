@@ -17,6 +17,7 @@ from sqlmodel import col, func, select
 
 from forgeyard.db import session_scope
 from forgeyard.models import utcnow
+from forgeyard.records.training import AdapterRecord, TrainingJobRecord, TrainingJobStatus
 from forgeyard.settings import get_settings
 from forgeyard.tenants import create_tenant
 from tests.support.training import (
@@ -29,7 +30,6 @@ from tests.support.training import (
 from training import TrainingError
 from training.config import ConfigError
 from training.jobs import claim, create_job, get_job, job_metrics, run_job, store_metrics, sweep
-from training.records import AdapterRecord, TrainingJobRecord, TrainingJobStatus
 from training.report import PLOT_NAME, REPORT_NAME
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

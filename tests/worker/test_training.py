@@ -14,10 +14,10 @@ import pytest
 from sqlmodel import select
 
 from forgeyard.db import session_scope
+from forgeyard.records.training import AdapterRecord
 from forgeyard.settings import get_settings
 from tests.support.service import wait_for
 from tests.support.training import shipped_reward_model
-from training.records import AdapterRecord
 
 pytestmark = [
     pytest.mark.slow,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from forgeyard.records.training import AdapterStatus
 from forgeyard.settings import get_settings
 from tests.support.adapters import candidate
-from training.records import AdapterStatus
 
 
 def test_list_filters_and_show(tenant, tmp_path):

@@ -8,10 +8,10 @@ import pytest
 from sqlmodel import func, select
 
 from forgeyard.db import session_scope
+from forgeyard.records.training import TrainingJobRecord
 from tests.support.reward_models import register
 from tests.support.training import StandInTrainer, fake_model_dir, shipped_reward_model
 from training.jobs import process_job
-from training.records import TrainingJobRecord
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from forgeyard.records.rewards import RewardModelStatus
 from rewards import RewardModel, load_reward_spec
 from rewards.dataset import read_dataset, write_dataset
 from rewards.evaluate import evaluate
 from rewards.examples.logistics_booking.build_dataset import DATASET, build
-from rewards.records import RewardModelStatus
 from rewards.store import create_evaluation, get_version, register, run_evaluation
 
 SPEC = Path(DATASET).with_name("reward.yaml")

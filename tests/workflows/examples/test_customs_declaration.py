@@ -9,11 +9,11 @@ import pytest
 
 from agents.model_client import ModelCall, ModelClient
 from agents.runner import decide, execute_run, start_run
-from agents.tools import ToolContext, ToolError, registry
 from agents.trace import load_trace
 from forgeyard.models import RunStatus
 from workflows.examples.customs_declaration import tools
 from workflows.loader import load_spec
+from workflows.tools import ToolContext, ToolError, registry
 
 HERE = Path(__file__).resolve().parents[3] / "workflows" / "examples" / "customs_declaration"
 SPEC = HERE / "workflow.yaml"

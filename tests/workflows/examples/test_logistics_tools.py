@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, create_engine, select
 
-from agents.tools import ToolContext, ToolError, registry
 from workflows.examples.logistics_booking import tools
 from workflows.examples.logistics_booking._validate import MISSING_QUESTIONS
 from workflows.examples.logistics_booking.models import Booking
+from workflows.tools import ToolContext, ToolError, registry
 
 EXAMPLE = Path(tools.__file__).parent
 DROP = object()  # marks a field the factory leaves out

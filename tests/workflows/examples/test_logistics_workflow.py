@@ -147,7 +147,7 @@ def test_rejected_booking_books_nothing(sqlite_db, model):
 CRASH_IN_TOOL = """
 import functools
 import workflows.examples.logistics_booking.tools as t
-from agents.tools import registry
+from workflows.tools import registry
 tool = registry.get("logistics.book")
 real = tool.fn
 @functools.wraps(real)  # keeps the signature the spec's arguments are checked against

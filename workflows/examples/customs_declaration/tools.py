@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from agents.tools import ToolContext, ToolError, tool
+from workflows.tools import ToolContext, ToolError, tool
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CENT = Decimal("0.01")

@@ -5,7 +5,7 @@ pure functions of their arguments and the reference data; ``logistics.book`` is
 the one side effect and writes a :class:`~.models.Booking` row in the caller's
 transaction.  Bad request *content* is answered (``valid: false`` with
 questions); calling a later tool on an invalid request or a foreign quote is a
-workflow bug and raises :class:`~agents.tools.ToolError`.
+workflow bug and raises :class:`~workflows.tools.ToolError`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from agents.tools import ToolContext, ToolError, tool
+from workflows.tools import ToolContext, ToolError, tool
 
 from ._quote import quotes_for
 from ._screen import screen_request

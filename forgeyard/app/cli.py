@@ -18,11 +18,11 @@ apply_offline_environment()
 import typer  # noqa: E402
 from rich.prompt import Confirm  # noqa: E402
 
-from forgeyard.adapters_cli import app as adapters_app  # noqa: E402
-from forgeyard.console import console, err_console  # noqa: E402
-from rewards.cli import app as rewards_app  # noqa: E402
-from serving.cli import app as model_app  # noqa: E402
-from training.cli import app as train_app  # noqa: E402
+from forgeyard.app.adapters_cli import app as adapters_app  # noqa: E402
+from forgeyard.app.console import console, err_console  # noqa: E402
+from forgeyard.app.model_cli import app as model_app  # noqa: E402
+from forgeyard.app.rewards_cli import app as rewards_app  # noqa: E402
+from forgeyard.app.training_cli import app as train_app  # noqa: E402
 
 app = typer.Typer(
     help="Forgeyard: agentic workflows on your own machines.",
@@ -53,7 +53,7 @@ def _user_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from agents.runner import RunError
-        from forgeyard.stack import StackError
+        from forgeyard.app.stack import StackError
         from forgeyard.tenants import TenantError
         from serving import ServingError
         from workflows.catalog import UnknownWorkflowError
@@ -191,14 +191,15 @@ def run(
 def _drive(run_id: str, *, approve: bool | None, by: str, model: Any = None) -> Any:
     """Execute a run to its end, asking (or answering) approvals on the way."""
     from agents.runner import decide, execute_run
-    from forgeyard.console import print_run, step_line
+    from forgeyard.app.console import print_run, step_line
     from forgeyard.models import RunStatus
+    from training.adapters import REGISTRY
 
     def on_step(step: Any) -> None:
         console.print("  " + step_line(step))
 
     with console.status("running…"):
-        result = execute_run(run_id, model=model, on_step=on_step)
+        result = execute_run(run_id, model=model, adapter_source=REGISTRY, on_step=on_step)
     while result.status == RunStatus.waiting_approval:
         message = (result.pending_approval or {}).get("message", "approve?")
         console.print(f"[yellow]approval needed:[/] {message}")
@@ -211,7 +212,14 @@ def _drive(run_id: str, *, approve: bool | None, by: str, model: Any = None) -> 
                 raise typer.Exit(0)
             decision = Confirm.ask("approve?")
         with console.status("running…"):
-            result = decide(run_id, approved=decision, by=by, model=model, on_step=on_step)
+            result = decide(
+                run_id,
+                approved=decision,
+                by=by,
+                model=model,
+                adapter_source=REGISTRY,
+                on_step=on_step,
+            )
     print_run(result)
     if result.status == RunStatus.failed:
         raise typer.Exit(1)
@@ -224,10 +232,10 @@ def demo() -> None:
     """The main job: book a container through the HTTP API, a worker and a local model."""
     from agents.runner import get_run
     from agents.trace import load_trace
-    from forgeyard.console import print_run, print_trace
+    from forgeyard.app.console import print_run, print_trace
+    from forgeyard.app.demo import book_over_http, bookings_of, demo_key
+    from forgeyard.app.stack import Stack
     from forgeyard.db import upgrade
-    from forgeyard.demo import book_over_http, bookings_of, demo_key
-    from forgeyard.stack import Stack
 
     upgrade()
     token = demo_key()
@@ -249,8 +257,8 @@ def up(
     workers: Annotated[int, typer.Option(help="Worker processes (one run each at a time).")] = 2,
 ) -> None:
     """Start a site on this machine: model server, Redis if needed, the API and workers."""
+    from forgeyard.app.stack import Stack
     from forgeyard.db import upgrade
-    from forgeyard.stack import Stack
 
     upgrade()
     # The pieces run in their own process groups: `kill` of this command must
@@ -278,7 +286,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 def runs_list(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
     """List recent runs."""
     from agents.runner import list_runs
-    from forgeyard.console import print_runs
+    from forgeyard.app.console import print_runs
 
     print_runs(list_runs(limit=limit))
 
@@ -293,7 +301,7 @@ def runs_show(
     """Print a run and its recorded trace."""
     from agents.runner import get_run
     from agents.trace import load_trace
-    from forgeyard.console import print_run, print_trace
+    from forgeyard.app.console import print_run, print_trace
 
     record = get_run(run_id)
     steps = load_trace(run_id)
@@ -329,14 +337,16 @@ def runs_approve(
 ) -> None:
     """Approve (or reject) a run that waits for a decision, and carry it on."""
     from agents.runner import decide
-    from forgeyard.console import print_run, step_line
+    from forgeyard.app.console import print_run, step_line
     from forgeyard.models import RunStatus
+    from training.adapters import REGISTRY
 
     result = decide(
         run_id,
         approved=not reject,
         by=by,
         comment=comment,
+        adapter_source=REGISTRY,
         on_step=lambda s: console.print("  " + step_line(s)),
     )
     print_run(result)

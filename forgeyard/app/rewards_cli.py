@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.markup import escape
 
-from forgeyard.console import console, err_console
+from forgeyard.app.console import console, err_console
 
 app = typer.Typer(
     help="Author, evaluate and approve reward models.",
@@ -287,8 +287,12 @@ def train_rm(
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """Train a `learned` grader's model with TRL's RewardTrainer on preference pairs."""
+    from forgeyard.settings import get_settings
     from rewards.learned import train_reward_model
+    from serving.tiny import build_tiny_model
 
+    if base is None:
+        base = build_tiny_model(get_settings().tiny_model_dir)
     result = train_reward_model(
         pairs, out, base=base, max_steps=steps, learning_rate=learning_rate, seed=seed
     )

@@ -24,7 +24,8 @@ from urllib.parse import urlparse
 import httpx
 from rich.markup import escape
 
-from forgeyard.console import console
+from agents.model_client import ModelClient
+from forgeyard.app.console import console
 from forgeyard.settings import child_environment, get_settings
 
 __all__ = ["Stack", "StackError"]
@@ -81,6 +82,68 @@ def port_in_use(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def load_active_adapters(base_url: str) -> None:
+    """Load every tenant's active adapter into a server started here (a warning if one fails).
+
+    A run whose adapter is still missing loads it itself (once) before its node asks.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from serving import ServingError
+    from training.adapters import sync_active_adapters
+
+    try:
+        loaded = sync_active_adapters(base_url)
+    except (ServingError, SQLAlchemyError) as exc:
+        # The server still serves the base model; runs load their adapter on first use.
+        message = str(exc).splitlines()[0]
+        console.print(f"[yellow]warning:[/] active adapters not loaded: {message}")
+        return
+    if loaded:
+        console.print(f"loaded {len(loaded)} active adapter(s): {', '.join(loaded)}")
+
+
+@contextmanager
+def model_server() -> Iterator[ModelClient]:
+    """A client for a healthy model server: the configured one, or one started here."""
+    from serving.server import ModelServer, free_port, is_healthy
+
+    settings = get_settings()
+    if is_healthy(settings.model_base_url):
+        console.print(f"using the model server at {settings.model_base_url}")
+        load_active_adapters(settings.model_base_url)
+        yield ModelClient()
+        return
+    model_path = settings.serve_model_path
+    if model_path is None:
+        from serving.tiny import build_tiny_model
+
+        with console.status("building the tiny local model…"):
+            model_path = build_tiny_model(settings.tiny_model_dir)
+        console.print(f"tiny model ready in {model_path}")
+    # The configured port when it is free (so other commands find the server
+    # at FORGEYARD_MODEL_BASE_URL), any free one otherwise.
+    port = settings.serve_port
+    if port_in_use(settings.serve_host, port):
+        port = free_port(settings.serve_host)
+    server = ModelServer.from_settings(model=Path(model_path), port=port)
+    console.print(f"starting vLLM on {server.base_url} (log: {server.log_path})")
+    with console.status("waiting for vLLM to load the model (30–60 s on a CPU)…"):
+        server.start()
+        try:
+            server.wait_until_healthy()
+        except BaseException:
+            server.stop()
+            raise
+    console.print(f"[green]vLLM is up[/] at {server.base_url}")
+    load_active_adapters(server.base_url)
+    try:
+        yield ModelClient(base_url=server.base_url, model=server.name)
+    finally:
+        server.stop()
+        console.print("vLLM stopped")
+
+
 def _wait(check: object, what: str, child: _Child | None, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -110,8 +173,6 @@ class Stack:
     @contextmanager
     def running(self) -> Iterator[Stack]:
         """The stack, started; stopped when the block ends (also on Ctrl-C)."""
-        from forgeyard.demo import model_server
-
         with model_server() as model:
             self.model_base_url, self.model_name = model.base_url, model.model
             try:

@@ -10,86 +10,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from pathlib import Path
+from contextlib import suppress
 from typing import Any
 
 import httpx
 from sqlmodel import select
 
-from agents.model_client import ModelClient
-from forgeyard.console import console, short
+from forgeyard.app.console import console, short
 from forgeyard.db import session_scope
-from forgeyard.settings import get_settings
 from workflows.catalog import EXAMPLES_DIR
 
 DEMO_INPUT = EXAMPLES_DIR / "logistics_booking" / "inputs" / "structured.json"
 DEMO_TENANT = "demo-shipper"
 FINISHED = {"succeeded", "failed", "cancelled"}
-
-
-def load_active_adapters(base_url: str) -> None:
-    """Load every tenant's active adapter into a server started here (a warning if one fails).
-
-    A run whose adapter is still missing loads it itself (once) before its node asks.
-    """
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from serving import ServingError
-    from training.adapters import sync_active_adapters
-
-    try:
-        loaded = sync_active_adapters(base_url)
-    except (ServingError, SQLAlchemyError) as exc:
-        # The server still serves the base model; runs load their adapter on first use.
-        message = str(exc).splitlines()[0]
-        console.print(f"[yellow]warning:[/] active adapters not loaded: {message}")
-        return
-    if loaded:
-        console.print(f"loaded {len(loaded)} active adapter(s): {', '.join(loaded)}")
-
-
-@contextmanager
-def model_server() -> Iterator[ModelClient]:
-    """A client for a healthy model server: the configured one, or one started here."""
-    from forgeyard.stack import port_in_use
-    from serving.server import ModelServer, free_port, is_healthy
-
-    settings = get_settings()
-    if is_healthy(settings.model_base_url):
-        console.print(f"using the model server at {settings.model_base_url}")
-        load_active_adapters(settings.model_base_url)
-        yield ModelClient()
-        return
-    model_path = settings.serve_model_path
-    if model_path is None:
-        from serving.tiny import build_tiny_model
-
-        with console.status("building the tiny local model…"):
-            model_path = build_tiny_model(settings.tiny_model_dir)
-        console.print(f"tiny model ready in {model_path}")
-    # The configured port when it is free (so other commands find the server
-    # at FORGEYARD_MODEL_BASE_URL), any free one otherwise.
-    port = settings.serve_port
-    if port_in_use(settings.serve_host, port):
-        port = free_port(settings.serve_host)
-    server = ModelServer.from_settings(model=Path(model_path), port=port)
-    console.print(f"starting vLLM on {server.base_url} (log: {server.log_path})")
-    with console.status("waiting for vLLM to load the model (30–60 s on a CPU)…"):
-        server.start()
-        try:
-            server.wait_until_healthy()
-        except BaseException:
-            server.stop()
-            raise
-    console.print(f"[green]vLLM is up[/] at {server.base_url}")
-    load_active_adapters(server.base_url)
-    try:
-        yield ModelClient(base_url=server.base_url, model=server.name)
-    finally:
-        server.stop()
-        console.print("vLLM stopped")
 
 
 def demo_key() -> str:

@@ -17,7 +17,7 @@ apply_offline_environment()
 import typer  # noqa: E402
 from rich.markup import escape  # noqa: E402
 
-from forgeyard.console import console, err_console  # noqa: E402
+from forgeyard.app.console import console, err_console  # noqa: E402
 from forgeyard.settings import get_settings  # noqa: E402
 from serving._errors import ServingError  # noqa: E402
 from serving.server import ModelServer  # noqa: E402
@@ -110,7 +110,7 @@ def serve(
             server.wait_until_healthy()
         console.print(f"[green]serving[/] {escape(server.name)} at [bold]{server.base_url}[/]")
         # Tenants' active adapters, so a restarted server answers as before.
-        from forgeyard.demo import load_active_adapters
+        from forgeyard.app.stack import load_active_adapters
 
         load_active_adapters(server.base_url)
         console.print("point Forgeyard at it with:")

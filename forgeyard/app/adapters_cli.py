@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.markup import escape
 
-from forgeyard.console import console, err_console
+from forgeyard.app.console import console, err_console
 
 app = typer.Typer(
     help="LoRA adapters: promote a candidate through the gate, roll back, inspect.",
@@ -84,8 +84,8 @@ def list_(
     status: Annotated[str | None, typer.Option(help="candidate, active or retired.")] = None,
 ) -> None:
     """List adapters, newest first."""
+    from forgeyard.records.training import AdapterStatus
     from training.adapters import list_adapters
-    from training.records import AdapterStatus
 
     try:
         wanted = AdapterStatus(status) if status is not None else None

@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.markup import escape
 
-from forgeyard.console import console, err_console
+from forgeyard.app.console import console, err_console
 from training.config import ConfigError, GRPOJobConfig
 
 app = typer.Typer(

@@ -1,3 +1,0 @@
-from forgeyard.cli import main
-
-main()

@@ -1,0 +1,3 @@
+from forgeyard.app.cli import main
+
+main()
