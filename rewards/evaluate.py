@@ -180,32 +180,45 @@ def _flat(group: Sequence[float | None]) -> bool:
     return max(values) - min(values) < 1e-9
 
 
-_CHECKS: tuple[tuple[str, str, Callable[[dict[str, Any]], Any]], ...] = (
-    ("spearman", ">=", lambda r: r["agreement"]["spearman"]),
-    ("kendall", ">=", lambda r: r["agreement"]["kendall"]),
-    ("cohen_kappa", ">=", lambda r: r["agreement"]["cohen_kappa"]),
-    ("pairwise_accuracy", ">=", lambda r: r["agreement"]["pairwise_accuracy"]),
-    ("hack_pass_rate", ">=", lambda r: r["hack_probes"]["pass_rate"]),
-    ("max_zero_variance_share", "<=", lambda r: r["zero_variance"]["share"]),
-    ("max_grader_error_rate", "<=", lambda r: r["scores"]["grader_error_rate"]),
-    ("min_labelled", ">=", lambda r: r["agreement"]["labelled"]),
-)
+_CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
+    "spearman": (">=", lambda r: r["agreement"]["spearman"]),
+    "kendall": (">=", lambda r: r["agreement"]["kendall"]),
+    "cohen_kappa": (">=", lambda r: r["agreement"]["cohen_kappa"]),
+    "pairwise_accuracy": (">=", lambda r: r["agreement"]["pairwise_accuracy"]),
+    "hack_pass_rate": (">=", lambda r: r["hack_probes"]["pass_rate"]),
+    "max_zero_variance_share": ("<=", lambda r: r["zero_variance"]["share"]),
+    "max_grader_error_rate": ("<=", lambda r: r["scores"]["worst_grader_error_rate"]),
+    "min_labelled": (">=", lambda r: r["agreement"]["labelled"]),
+}
 
 
 def gate(report: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
-    """Check a report against the spec's thresholds; an unmeasurable figure fails its check."""
+    """Check a report against the enforced thresholds; an unmeasurable figure fails its check.
+
+    Each check says where its threshold came from: ``spec``, or ``default``
+    for one of :data:`rewards.spec.DEFAULT_THRESHOLDS` the spec left unset.
+    """
     checks = []
-    for name, op, read in _CHECKS:
-        threshold = getattr(thresholds, name)
-        if threshold is None or (name == "min_labelled" and threshold == 0):
-            continue
+    for name, (threshold, source) in thresholds.enforced().items():
+        op, read = _CHECKS[name]
         value = read(report)
         # An unmeasurable figure (None) fails its check.
         ok = value is not None and (value >= threshold if op == ">=" else value <= threshold)
         checks.append(
-            {"check": name, "op": op, "threshold": threshold, "value": value, "passed": ok}
+            {
+                "check": name,
+                "op": op,
+                "threshold": threshold,
+                "source": source,
+                "value": value,
+                "passed": ok,
+            }
         )
-    return {"passed": all(c["passed"] for c in checks), "checks": checks}
+    return {
+        "passed": all(c["passed"] for c in checks),
+        "checks": checks,
+        "defaults_applied": [c["check"] for c in checks if c["source"] == "default"],
+    }
 
 
 def evaluate(
@@ -245,19 +258,27 @@ def evaluate(
     graded = sum(
         1 for s in scores.values() for r in s.graders.values() if r.score is not None or r.error
     )
+    grader_report = {
+        name: _distribution([scores[ex.id].graders[name].score for ex in examples])
+        | {"errors": sum(1 for ex in examples if scores[ex.id].graders[name].error)}
+        for name in grader_names
+    }
+    for g in grader_report.values():
+        g["error_rate"] = g["errors"] / len(examples) if examples else 0.0
+    # One grader failing on every example is diluted by the others in the overall
+    # rate; the gate looks at the worst grader.
+    worst = max(grader_report.items(), key=lambda kv: kv[1]["error_rate"], default=None)
     score_report = {
         "total": _distribution(totals),
-        "graders": {
-            name: _distribution([scores[ex.id].graders[name].score for ex in examples])
-            | {"errors": sum(1 for ex in examples if scores[ex.id].graders[name].error)}
-            for name in grader_names
-        },
+        "graders": grader_report,
         "penalties": {
             p.name: sum(1 for s in scores.values() if p.name in s.penalties)
             for p in model.spec.penalties
         },
         "grader_errors": error_count,
         "grader_error_rate": error_count / graded if graded else 0.0,
+        "worst_grader_error_rate": worst[1]["error_rate"] if worst else 0.0,
+        "worst_grader": worst[0] if worst and worst[1]["errors"] else None,
     }
     probe_report, variants = _probes(model, examples, scores)
     notify(0.9, "agreement and variance")

@@ -161,7 +161,11 @@ def _print_summary(report: dict[str, Any]) -> None:
     )
     for c in report["gate"]["checks"]:
         mark = "[green]✓[/]" if c["passed"] else "[red]✗[/]"
-        console.print(f"  {mark} {c['check']} {c['op']} {c['threshold']}: {_fmt(c['value'])}")
+        # Reports stored before thresholds had defaults carry no source.
+        source = c.get("source", "spec")
+        console.print(
+            f"  {mark} {c['check']} {c['op']} {c['threshold']} ({source}): {_fmt(c['value'])}"
+        )
 
 
 @app.command("show")

@@ -17,7 +17,7 @@ cli = CliRunner()
 @pytest.fixture
 def spec_file(tmp_path: Path) -> Path:
     path = tmp_path / "rm.yaml"
-    path.write_text(spec_yaml(thresholds={"spearman": 0.5}))
+    path.write_text(spec_yaml(thresholds={"spearman": 0.5, "min_labelled": 3}))
     return path
 
 

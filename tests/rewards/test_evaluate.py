@@ -7,6 +7,7 @@ from scipy import stats
 
 from rewards.dataset import Preference
 from rewards.evaluate import evaluate
+from rewards.spec import DEFAULT_THRESHOLDS
 from tests.rewards.factories import example, model
 
 QUOTE = {
@@ -110,3 +111,46 @@ def test_probes_skip_answers_at_or_below_min_reward() -> None:
     # b and c (0.5) and d (0) are not probed; the three right answers are.
     assert report["hack_probes"]["min_reward"] == 0.6
     assert report["hack_probes"]["per_probe"]["empty"]["applied"] == 3
+
+
+SLOW = {
+    "name": "slow",
+    "kind": "python",
+    "function": "tests.rewards.graders_support:slow",
+    "timeout_seconds": 0.01,
+}
+
+
+def labelled(n: int = 24) -> list:  # type: ignore[type-arg]
+    """``n`` answers, right and wrong quotes alternately, labelled accordingly."""
+    return [
+        example({"quote_id": "Q2" if i % 2 else "Q1"}, id=f"x{i}", label=0.0 if i % 2 else 1.0)
+        for i in range(n)
+    ]
+
+
+def test_a_spec_without_thresholds_is_held_to_the_defaults() -> None:
+    # A grader timing out on every example used to be approved: nothing was checked.
+    report = evaluate(model(QUOTE, SLOW), labelled())
+    gate = report["gate"]
+    assert gate["passed"] is False
+    checks = {c["check"]: c for c in gate["checks"]}
+    assert set(checks) == set(DEFAULT_THRESHOLDS) == set(gate["defaults_applied"])
+    assert all(c["source"] == "default" for c in checks.values())
+    assert checks["max_grader_error_rate"]["value"] == 1.0
+    assert not checks["max_grader_error_rate"]["passed"]
+    assert report["scores"]["worst_grader"] == "slow"
+
+
+def test_spec_thresholds_replace_the_defaults_and_say_so() -> None:
+    rm = model(QUOTE, thresholds={"spearman": 0.9, "kendall": 0.8, "min_labelled": 24})
+    gate = evaluate(rm, labelled())["gate"]
+    sources = {c["check"]: (c["source"], c["threshold"]) for c in gate["checks"]}
+    assert sources == {
+        "spearman": ("spec", 0.9),
+        "kendall": ("spec", 0.8),
+        "min_labelled": ("spec", 24),
+        "hack_pass_rate": ("default", DEFAULT_THRESHOLDS["hack_pass_rate"]),
+        "max_grader_error_rate": ("default", DEFAULT_THRESHOLDS["max_grader_error_rate"]),
+    }
+    assert gate["passed"] is True

@@ -51,7 +51,7 @@ def test_versions_are_content_hashes_per_tenant(sqlite_db) -> None:  # type: ign
 
 
 def test_approval_follows_the_latest_evaluation(any_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    version = register(loaded(QUOTE, thresholds={"spearman": 0.9}))
+    version = register(loaded(QUOTE, thresholds={"spearman": 0.9, "min_labelled": 4}))
     with pytest.raises(RewardError, match="not approved"):
         require_approved(version.id)
     seen: list[float] = []
@@ -100,7 +100,10 @@ def test_evaluation_job_over_runs(any_db) -> None:  # type: ignore[no-untyped-de
     report = ev.report
     assert report["dataset"]["examples"] == 2 and report["dataset"]["source"].startswith("runs")
     json.dumps(report)
-    assert get_version(version.id).status == RewardModelStatus.approved
+    # Nobody labelled these runs: the default agreement checks cannot be met.
+    failed = {c["check"] for c in report["gate"]["checks"] if not c["passed"]}
+    assert failed == {"spearman", "min_labelled"}
+    assert get_version(version.id).status == RewardModelStatus.draft
 
 
 def test_runs_get_ground_truth_from_a_tasks_file(sqlite_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
