@@ -15,16 +15,35 @@ from typing import Any
 
 from rewards import metrics
 from rewards.dataset import LineProblem, Preference
+from rewards.errors import DatasetError
 from rewards.example import Example
 from rewards.model import RewardModel, Score
 from rewards.probes import derive
 from rewards.spec import Thresholds
 
-__all__ = ["Progress", "evaluate", "gate", "probe_report"]
+__all__ = ["MIN_EXAMPLES", "Progress", "check_size", "evaluate", "gate", "probe_report"]
 
 Progress = Callable[[float, str], None]
 _HIST_BINS = 10
 _FAILURES_KEPT = 25
+# Below two answers no agreement figure is defined: such an evaluation (an
+# empty file, the wrong file) is a mistake, not evidence, and must not demote
+# an approved version.
+MIN_EXAMPLES = 2
+
+
+def check_size(count: int, source: str, problems: int = 0) -> None:
+    """Refuse fewer than :data:`MIN_EXAMPLES` examples.
+
+    Raises:
+        DatasetError: naming the source, its size and the minimum.
+    """
+    if count < MIN_EXAMPLES:
+        skipped = f" ({problems} unreadable line(s) skipped)" if problems else ""
+        raise DatasetError(
+            f"{source or 'the dataset'} has {count} example(s){skipped}; an evaluation needs "
+            f"at least {MIN_EXAMPLES}: nothing was evaluated and no version changed"
+        )
 
 
 def _distribution(values: Sequence[float | None]) -> dict[str, Any]:
@@ -243,7 +262,11 @@ def evaluate(
     Returns:
         The report: ``scores``, ``agreement``, ``hack_probes``, ``zero_variance``,
         ``gate`` and ``per_example``.
+
+    Raises:
+        DatasetError: fewer than :data:`MIN_EXAMPLES` examples.
     """
+    check_size(len(examples), source, len(problems))
     notify = progress or (lambda _f, _m: None)
     scores: dict[str, Score] = {}
     n = max(len(examples), 1)

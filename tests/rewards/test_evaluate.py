@@ -92,7 +92,8 @@ def test_unmeasurable_threshold_fails_and_problems_are_carried() -> None:
     from rewards.dataset import LineProblem
 
     rm = model(QUOTE, thresholds={"kendall": 0.1, "min_labelled": 1})
-    report = evaluate(rm, [example(id="x")], problems=[LineProblem("d", 3, "bad")])
+    exs = [example(id="x"), example(id="y")]
+    report = evaluate(rm, exs, problems=[LineProblem("d", 3, "bad")])
     assert report["dataset"]["problems"] == [{"line": 3, "message": "bad"}]
     checks = {c["check"]: c for c in report["gate"]["checks"]}
     assert checks["kendall"]["value"] is None and not checks["kendall"]["passed"]
@@ -154,3 +155,10 @@ def test_spec_thresholds_replace_the_defaults_and_say_so() -> None:
         "max_grader_error_rate": ("default", DEFAULT_THRESHOLDS["max_grader_error_rate"]),
     }
     assert gate["passed"] is True
+
+
+def test_fewer_than_the_minimum_examples_are_refused() -> None:
+    from rewards import DatasetError
+
+    with pytest.raises(DatasetError, match=r"d.jsonl has 1 example\(s\); .* at least 2"):
+        evaluate(model(QUOTE), [example(id="only")], source="d.jsonl")
