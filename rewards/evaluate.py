@@ -281,13 +281,16 @@ def evaluate(
     graded = sum(
         1 for s in scores.values() for r in s.graders.values() if r.score is not None or r.error
     )
-    grader_report = {
-        name: _distribution([scores[ex.id].graders[name].score for ex in examples])
-        | {"errors": sum(1 for ex in examples if scores[ex.id].graders[name].error)}
-        for name in grader_names
-    }
-    for g in grader_report.values():
-        g["error_rate"] = g["errors"] / len(examples) if examples else 0.0
+    grader_report = {}
+    for name in grader_names:
+        results = [scores[ex.id].graders[name] for ex in examples]
+        # An error is not "did not apply": it is counted apart, never under `none`.
+        dist = _distribution([r.score for r in results if not r.error])
+        errors = sum(1 for r in results if r.error)
+        grader_report[name] = dist | {
+            "errors": errors,
+            "error_rate": errors / len(examples) if examples else 0.0,
+        }
     # One grader failing on every example is diluted by the others in the overall
     # rate; the gate looks at the worst grader.
     worst = max(grader_report.items(), key=lambda kv: kv[1]["error_rate"], default=None)

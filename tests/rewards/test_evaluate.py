@@ -162,3 +162,33 @@ def test_fewer_than_the_minimum_examples_are_refused() -> None:
 
     with pytest.raises(DatasetError, match=r"d.jsonl has 1 example\(s\); .* at least 2"):
         evaluate(model(QUOTE), [example(id="only")], source="d.jsonl")
+
+
+def test_grader_errors_are_counted_apart_from_not_applying() -> None:
+    # Indexing a missing list is an error; `when` false is "does not apply".
+    fragile = {"name": "fragile", "kind": "constraint", "expr": "output.items[0] > 1"}
+    scoped = {"name": "scoped", "kind": "constraint", "expr": "true", "when": "false"}
+    exs = labelled(24)
+    exs[0].output = exs[0].output | {"items": [5]}  # the only one it can read
+    report = evaluate(model(QUOTE, fragile, scoped), exs)
+    graders = report["scores"]["graders"]
+    assert (graders["fragile"]["count"], graders["fragile"]["none"]) == (1, 0)
+    assert graders["fragile"]["errors"] == 23 and graders["fragile"]["error_rate"] == 23 / 24
+    assert (graders["scoped"]["none"], graders["scoped"]["errors"]) == (24, 0)
+    assert set(report["per_example"][1]["errors"]) == {"fragile"}
+    assert report["scores"]["grader_errors"] == 23
+    check = next(c for c in report["gate"]["checks"] if c["check"] == "max_grader_error_rate")
+    assert check["value"] == 23 / 24 and not check["passed"]
+
+
+@pytest.mark.parametrize(("broken", "passed"), [(1, True), (2, False)])
+def test_the_error_share_a_spec_allows(broken: int, passed: bool) -> None:
+    fragile = {"name": "fragile", "kind": "constraint", "expr": "output.items[0] > 1"}
+    exs = labelled(20)
+    for ex in exs[broken:]:
+        ex.output = ex.output | {"items": [5]}
+    rm = model(QUOTE, fragile, thresholds={"max_grader_error_rate": 0.05})
+    check = next(
+        c for c in evaluate(rm, exs)["gate"]["checks"] if c["check"] == "max_grader_error_rate"
+    )
+    assert check["value"] == broken / 20 and check["passed"] is passed
