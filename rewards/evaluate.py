@@ -194,6 +194,29 @@ def _zero_variance(
     }
 
 
+def _inapplicable(
+    model: RewardModel, examples: Sequence[Example], scores: dict[str, Score]
+) -> dict[str, Any]:
+    """On how many examples each grader and penalty lacked its data, and the worst share."""
+    graders = {
+        g.name: sum(1 for ex in examples if scores[ex.id].graders[g.name].inapplicable)
+        for g in model.graders
+    }
+    penalties = {
+        p.name: sum(1 for ex in examples if p.name in scores[ex.id].penalties_inapplicable)
+        for p in model.spec.penalties
+    }
+    counts = graders | penalties
+    worst = max(counts, key=lambda n: counts[n], default=None)
+    n = len(examples)
+    return {
+        "graders": graders,
+        "penalties": penalties,
+        "worst": worst if worst is not None and counts[worst] else None,
+        "worst_share": counts[worst] / n if worst is not None and n else 0.0,
+    }
+
+
 def _flat(group: Sequence[float | None]) -> bool:
     values = [0.0 if v is None else v for v in group]
     return max(values) - min(values) < 1e-9
@@ -207,6 +230,7 @@ _CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
     "hack_pass_rate": (">=", lambda r: r["hack_probes"]["pass_rate"]),
     "max_zero_variance_share": ("<=", lambda r: r["zero_variance"]["share"]),
     "max_grader_error_rate": ("<=", lambda r: r["scores"]["worst_grader_error_rate"]),
+    "max_inapplicable_share": ("<=", lambda r: r["scores"]["inapplicable"]["worst_share"]),
     "min_labelled": (">=", lambda r: r["agreement"]["labelled"]),
 }
 
@@ -301,6 +325,7 @@ def evaluate(
             p.name: sum(1 for s in scores.values() if p.name in s.penalties)
             for p in model.spec.penalties
         },
+        "inapplicable": _inapplicable(model, examples, scores),
         "grader_errors": error_count,
         "grader_error_rate": error_count / graded if graded else 0.0,
         "worst_grader_error_rate": worst[1]["error_rate"] if worst else 0.0,
@@ -336,6 +361,7 @@ def evaluate(
                 "penalties": scores[ex.id].penalties,
                 "graders": {n: r.score for n, r in scores[ex.id].graders.items()},
                 "errors": scores[ex.id].errors,
+                "inapplicable": scores[ex.id].inapplicable,
             }
             for ex in examples
         ],

@@ -166,6 +166,12 @@ class Thresholds(_Strict):
     max_grader_error_rate: float | None = Field(
         default=None, ge=0, le=1, description="Most errors a grader may have, per example."
     )
+    max_inapplicable_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Most examples on which one grader or penalty may lack its data.",
+    )
     min_labelled: int | None = Field(
         default=None, ge=1, description="Labelled examples needed at least."
     )
@@ -188,17 +194,20 @@ class Thresholds(_Strict):
 # Checked in this order; `label_threshold` is the κ cut, not a check.
 _CHECKED = (
     "spearman", "kendall", "cohen_kappa", "pairwise_accuracy", "hack_pass_rate",
-    "max_zero_variance_share", "max_grader_error_rate", "min_labelled",
+    "max_zero_variance_share", "max_grader_error_rate", "max_inapplicable_share",
+    "min_labelled",
 )  # fmt: skip
 
 # The least any approval rests on, so a spec that sets no thresholds is not
 # approved on nothing (a grader timing out on every example once was): the
 # reward must rank answers like people do, resist the hack probes, run
-# without errors and be measured on enough labelled answers.
+# without errors, have the data each of its rules reads (a penalty on absent
+# fields once never fired), and be measured on enough labelled answers.
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "spearman": 0.5,
     "hack_pass_rate": 0.9,
     "max_grader_error_rate": 0.05,
+    "max_inapplicable_share": 0.25,
     "min_labelled": 20,
 }
 

@@ -147,8 +147,17 @@ def _print_summary(report: dict[str, Any]) -> None:
         f"{ds['examples']} examples, {ds['preferences']} preference pairs; reward mean "
         f"{_fmt(sc['total']['mean'])}, {sc['grader_errors']} grader error(s)"
     )
+    lacking = sc.get("inapplicable", {})  # absent from reports stored before it existed
     for name, g in sc["graders"].items():
-        console.print(f"  {name:<24} mean {_fmt(g['mean'])}  n/a {g['none']}  errors {g['errors']}")
+        console.print(
+            f"  {name:<24} mean {_fmt(g['mean'])}  n/a {g['none']}  errors {g['errors']}"
+            f"  lacking data {lacking.get('graders', {}).get(name, 0)}"
+        )
+    for name, fired in sc["penalties"].items():
+        console.print(
+            f"  penalty {name:<16} fired {fired}"
+            f"  lacking data {lacking.get('penalties', {}).get(name, 0)}"
+        )
     console.print(
         f"agreement: ρ {_fmt(ag['spearman'])}  τ {_fmt(ag['kendall'])}  "
         f"κ {_fmt(ag['cohen_kappa'])}  pairwise {_fmt(ag['pairwise_accuracy'])} "

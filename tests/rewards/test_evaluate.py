@@ -151,8 +151,9 @@ def test_spec_thresholds_replace_the_defaults_and_say_so() -> None:
         "spearman": ("spec", 0.9),
         "kendall": ("spec", 0.8),
         "min_labelled": ("spec", 24),
-        "hack_pass_rate": ("default", DEFAULT_THRESHOLDS["hack_pass_rate"]),
-        "max_grader_error_rate": ("default", DEFAULT_THRESHOLDS["max_grader_error_rate"]),
+    } | {
+        name: ("default", DEFAULT_THRESHOLDS[name])
+        for name in ("hack_pass_rate", "max_grader_error_rate", "max_inapplicable_share")
     }
     assert gate["passed"] is True
 
@@ -192,3 +193,66 @@ def test_the_error_share_a_spec_allows(broken: int, passed: bool) -> None:
         c for c in evaluate(rm, exs)["gate"]["checks"] if c["check"] == "max_grader_error_rate"
     )
     assert check["value"] == broken / 20 and check["passed"] is passed
+
+
+GOOD_BOOKING = {"status": "booked", "quote_id": "Q1", "hazardous": False}
+
+
+def test_a_penalty_on_absent_fields_is_reported_and_fails_the_gate() -> None:
+    # `expected.hazmat` is in no example (the data says `hazardous`): the rule never
+    # fires. It used to be silent; now each example says so, and the gate fails.
+    penalty = {"name": "hazmat", "when": "output.status == 'booked' and expected.hazmat", "cap": 0}
+    exs = labelled(24)
+    for ex in exs:
+        ex.output = GOOD_BOOKING | ex.output
+    report = evaluate(model(QUOTE, penalties=[penalty]), exs)
+    inapplicable = report["scores"]["inapplicable"]
+    assert inapplicable["penalties"] == {"hazmat": 24}
+    assert inapplicable["worst"] == "hazmat" and inapplicable["worst_share"] == 1.0
+    assert report["per_example"][0]["inapplicable"] == {"hazmat": "read absent expected.hazmat"}
+    check = next(c for c in report["gate"]["checks"] if c["check"] == "max_inapplicable_share")
+    assert (check["source"], check["passed"]) == ("default", False)
+    # Where the rule's other condition already decides, nothing absent is read.
+    refused = example({"status": "refused"}, id="r")
+    assert model(QUOTE, penalties=[penalty]).score(refused).inapplicable == {}
+
+
+def test_inapplicable_graders_are_told_from_graders_out_of_scope() -> None:
+    # An answer without `x` is the agent's doing, not missing data: out of scope.
+    scoped = {"name": "scoped", "kind": "constraint", "expr": "true", "when": "output.x == 1"}
+    misspelt = {"name": "misspelt", "kind": "constraint", "expr": "true", "when": "expected.hazmat"}
+    price = {
+        "name": "price",
+        "kind": "field_match",
+        "path": "output.price_usd",
+        "expected": "expected.price_usd",  # the data calls it `price`
+    }
+    exs = labelled(24)
+    exs[0].output = exs[0].output | {"x": 2}
+    report = evaluate(
+        model(QUOTE, scoped, misspelt, price, thresholds={"max_inapplicable_share": 1}), exs
+    )
+    counts = report["scores"]["inapplicable"]["graders"]
+    assert counts == {"quote": 0, "scoped": 0, "misspelt": 24, "price": 24}
+    assert report["per_example"][0]["inapplicable"] == {
+        "misspelt": "does not apply: `when` read absent expected.hazmat",
+        "price": "no expected value at `expected.price_usd`",
+    }
+    check = next(c for c in report["gate"]["checks"] if c["check"] == "max_inapplicable_share")
+    assert (check["source"], check["threshold"], check["passed"]) == ("spec", 1, True)
+
+
+@pytest.mark.parametrize(("missing", "passed"), [(6, True), (7, False)])
+def test_the_inapplicable_share_allowed_by_default(missing: int, passed: bool) -> None:
+    price = {
+        "name": "price",
+        "kind": "field_match",
+        "path": "output.price_usd",
+        "expected": "expected.price",
+    }
+    exs = labelled(24)
+    for ex in exs[:missing]:
+        ex.expected = {"choice_quote_id": "Q1"}
+    report = evaluate(model(QUOTE, price), exs)
+    check = next(c for c in report["gate"]["checks"] if c["check"] == "max_inapplicable_share")
+    assert check["value"] == missing / 24 and check["passed"] is passed

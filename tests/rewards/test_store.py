@@ -103,9 +103,11 @@ def test_evaluation_job_over_runs(any_db) -> None:  # type: ignore[no-untyped-de
     report = ev.report
     assert report["dataset"]["examples"] == 2 and report["dataset"]["source"].startswith("runs")
     json.dumps(report)
-    # Nobody labelled these runs: the default agreement checks cannot be met.
+    # Nobody labelled these runs, and without --tasks `sum` has no ground truth:
+    # the default checks of agreement and of the data the graders need fail.
     failed = {c["check"] for c in report["gate"]["checks"] if not c["passed"]}
-    assert failed == {"spearman", "min_labelled"}
+    assert failed == {"spearman", "min_labelled", "max_inapplicable_share"}
+    assert report["scores"]["inapplicable"]["graders"]["sum"] == 2
     assert get_version(version.id).status == RewardModelStatus.draft
 
 
