@@ -273,11 +273,14 @@ def labels_import(
     from rewards.labels import import_labels
 
     _db()
-    count, problems = import_labels(file, tenant_id=tenant or "default")
-    for p in problems:
+    result = import_labels(file, tenant_id=tenant or "default")
+    for p in result.problems:
         err_console.print(f"[yellow]skipped[/] {escape(str(p))}")
-    console.print(f"imported {count} labels, skipped {len(problems)} line(s)")
-    if problems and not count:
+    console.print(
+        f"imported {result.imported} labels, {result.duplicates} already present, "
+        f"skipped {len(result.problems)} line(s)"
+    )
+    if result.problems and not (result.imported or result.duplicates):
         raise typer.Exit(2)
 
 
