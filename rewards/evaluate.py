@@ -7,6 +7,7 @@ JSON-ready report; storing it and approving a version is
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import defaultdict
@@ -26,6 +27,8 @@ __all__ = ["MIN_EXAMPLES", "Progress", "check_size", "evaluate", "gate", "probe_
 Progress = Callable[[float, str], None]
 _HIST_BINS = 10
 _FAILURES_KEPT = 25
+_DISAGREEMENTS_KEPT = 15
+_TEXT_CHARS = 600
 # Below two answers no agreement figure is defined: such an evaluation (an
 # empty file, the wrong file) is a mistake, not evidence, and must not demote
 # an approved version.
@@ -69,12 +72,14 @@ def _agreement(
     threshold: float,
 ) -> dict[str, Any]:
     labelled = [
-        (scores[ex.id].total, ex.label)
+        (ex.id, float(total), float(ex.label))
         for ex in examples
-        if ex.label is not None and scores[ex.id].total is not None
+        if ex.label is not None and (total := scores[ex.id].total) is not None
     ]
-    rewards = [float(r) for r, _ in labelled if r is not None]
-    labels = [float(lab) for _, lab in labelled if lab is not None]
+    rewards = [r for _, r, _ in labelled]
+    labels = [lab for _, _, lab in labelled]
+    good_r = [r >= threshold for r in rewards]
+    good_l = [lab >= threshold for lab in labels]
     pairs = [
         (scores[p.chosen].total, scores[p.rejected].total)
         for p in preferences
@@ -85,10 +90,25 @@ def _agreement(
         "labelled": len(labelled),
         "spearman": metrics.spearman(rewards, labels),
         "kendall": metrics.kendall(rewards, labels),
-        "cohen_kappa": metrics.cohen_kappa(
-            [r >= threshold for r in rewards], [lab >= threshold for lab in labels]
-        ),
+        "cohen_kappa": metrics.cohen_kappa(good_r, good_l),
         "label_threshold": threshold,
+        # What κ is computed from: rows are the label's verdict, columns the reward's.
+        "confusion": {
+            "label_good": {
+                "reward_good": sum(r and lab for r, lab in zip(good_r, good_l, strict=True)),
+                "reward_bad": sum(not r and lab for r, lab in zip(good_r, good_l, strict=True)),
+            },
+            "label_bad": {
+                "reward_good": sum(r and not lab for r, lab in zip(good_r, good_l, strict=True)),
+                "reward_bad": sum(not r and not lab for r, lab in zip(good_r, good_l, strict=True)),
+            },
+        },
+        "disagreements": [
+            {"example": ex_id, "reward": r, "label": lab, "gap": abs(r - lab)}
+            for ex_id, r, lab in sorted(labelled, key=lambda t: -abs(t[1] - t[2]))[
+                :_DISAGREEMENTS_KEPT
+            ]
+        ],
         "pairs": len(scored_pairs),
         "pairwise_accuracy": metrics.pairwise_accuracy(scored_pairs),
         "calibration": metrics.calibration(rewards, labels),
@@ -127,6 +147,7 @@ def _probes(
                             "probe": name,
                             "original": original,
                             "degraded": degraded,
+                            "degraded_answer": _answer_text(variants[name]),
                         }
                     )
     applied = sum(p["applied"] for p in per_probe.values())
@@ -143,6 +164,16 @@ def _probes(
         "failures": failures,
     }
     return report, variants_by_example
+
+
+def _answer_text(example: Example) -> str:
+    """What a reader needs to see of an answer: its output (JSON unless text) and a
+    completion that says something else, cut to a readable length."""
+    out = example.output
+    text = out if isinstance(out, str) else json.dumps(out, ensure_ascii=False, default=str)
+    if example.completion and example.completion != text:
+        text += "\n--- completion ---\n" + example.completion
+    return text if len(text) <= _TEXT_CHARS else text[: _TEXT_CHARS - 1] + "…"
 
 
 def probe_report(model: RewardModel, examples: Sequence[Example]) -> dict[str, Any]:
@@ -360,6 +391,7 @@ def evaluate(
                 "label": ex.label,
                 "penalties": scores[ex.id].penalties,
                 "graders": {n: r.score for n, r in scores[ex.id].graders.items()},
+                "reasons": {n: r.reason for n, r in scores[ex.id].graders.items()},
                 "errors": scores[ex.id].errors,
                 "inapplicable": scores[ex.id].inapplicable,
             }
