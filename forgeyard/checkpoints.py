@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
@@ -14,9 +15,32 @@ from forgeyard.settings import get_settings
 _set_up: set[str] = set()
 
 
+def _fence_writes(saver: BaseCheckpointSaver, before_write: Callable[[], None]) -> None:
+    # Instance attributes shadow the saver's methods, so every checkpoint write
+    # LangGraph makes is preceded by the check (a worker that lost its run's
+    # lease must not write checkpoints); reads stay untouched.
+    put, put_writes = saver.put, saver.put_writes
+
+    def fenced_put(*args: Any, **kwargs: Any) -> Any:
+        before_write()
+        return put(*args, **kwargs)
+
+    def fenced_put_writes(*args: Any, **kwargs: Any) -> Any:
+        before_write()
+        return put_writes(*args, **kwargs)
+
+    saver.put = fenced_put  # type: ignore[method-assign]
+    saver.put_writes = fenced_put_writes  # type: ignore[method-assign]
+
+
 @contextmanager
-def open_checkpointer(url: str | None = None) -> Iterator[BaseCheckpointSaver]:
+def open_checkpointer(
+    url: str | None = None, *, before_write: Callable[[], None] | None = None
+) -> Iterator[BaseCheckpointSaver]:
     """A checkpointer on the same database as the run records.
+
+    ``before_write`` is called before each checkpoint write and may raise to
+    stop it (the run's lease check).
 
     Its tables are created by the saver's own ``setup()`` (once per process),
     since their layout belongs to LangGraph, not to our migrations.
@@ -35,6 +59,8 @@ def open_checkpointer(url: str | None = None) -> Iterator[BaseCheckpointSaver]:
             if url not in _set_up:
                 saver.setup()
                 _set_up.add(url)
+            if before_write is not None:
+                _fence_writes(saver, before_write)
             yield saver
         finally:
             conn.close()
@@ -46,6 +72,8 @@ def open_checkpointer(url: str | None = None) -> Iterator[BaseCheckpointSaver]:
             if url not in _set_up:
                 pg_saver.setup()
                 _set_up.add(url)
+            if before_write is not None:
+                _fence_writes(pg_saver, before_write)
             yield pg_saver
     else:
         raise ValueError(f"unsupported database URL for checkpoints: {url.split(':', 1)[0]}://…")
