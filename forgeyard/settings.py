@@ -148,6 +148,11 @@ class Settings(BaseSettings):
         description="Whether /readyz fails when the model server is down (tool-only "
         "workflows run without it, so by default it is reported, not required).",
     )
+    retry_after_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="The Retry-After of a 503 while the database or broker is unreachable.",
+    )
     migrate_on_start: bool = Field(
         default=True,
         description="`forgeyard api` and `forgeyard worker` run `forgeyard db upgrade` "
