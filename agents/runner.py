@@ -36,6 +36,7 @@ from forgeyard.db import session_scope
 from forgeyard.leases import Lease, LeaseLost
 from forgeyard.models import Run, RunStatus, Step, StepStatus, WorkflowSpecRecord, utcnow
 from workflows.loader import LoadedSpec, load_spec_text
+from workflows.spec import config_problems
 
 __all__ = [
     "InputInvalid",
@@ -114,11 +115,10 @@ def start_run(
     insert, so a unique-constraint violation leaves no run behind.
     """
     validate_input(loaded, run_input)
-    unknown = sorted(set(config or {}) - set(loaded.spec.config))
-    if unknown:
+    wrong = config_problems(loaded.spec, config or {})
+    if wrong:
         raise InputInvalid(
-            loaded.spec.name,
-            [InputProblem(f"config.{k}", "not a config key of this workflow") for k in unknown],
+            loaded.spec.name, [InputProblem(f"config.{key}", message) for key, message in wrong]
         )
     save_spec(loaded)
     with session_scope() as session:
