@@ -132,3 +132,24 @@ def test_requests_during_an_outage_are_503_with_retry_after_then_succeed(outage_
         assert tenant.get(f"/v1/runs/{run_id}").status_code == 200
         assert tenant.post("/v1/workflows/adder/runs", json={"input": {"a": 2}}).status_code == 202
         assert tenant.post(f"/v1/runs/{run_id}/cancel").status_code == 200
+
+
+def test_what_counts_as_unreachable():
+    import kombu.exceptions
+    import redis.exceptions
+    from sqlalchemy import exc as sa_exc
+
+    from api.errors import unavailable_service
+
+    refused = sa_exc.OperationalError("SELECT 1", {}, Exception("connection refused"))
+    assert unavailable_service(refused) == "database"
+    assert unavailable_service(psycopg.OperationalError("server closed the connection")) == (
+        "database"
+    )
+    assert unavailable_service(kombu.exceptions.OperationalError("no broker")) == "broker"
+    assert unavailable_service(redis.exceptions.ConnectionError("refused")) == "broker"
+    # A constraint violation is a bug or a 4xx elsewhere, never "try again later".
+    assert unavailable_service(sa_exc.IntegrityError("INSERT", {}, Exception("dup"))) is None
+    dropped = sa_exc.DBAPIError("SELECT 1", {}, Exception("gone"), connection_invalidated=True)
+    assert unavailable_service(dropped) == "database"
+    assert unavailable_service(ValueError("x")) is None
