@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors
+from api.hygiene import JSONHygiene
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics
 from api.routes import (
@@ -46,6 +47,8 @@ def create_app() -> FastAPI:
         adapters,
     ):
         app.include_router(module.router)
+    # Inside the size limit: only a body of allowed size is parsed and checked.
+    app.add_middleware(JSONHygiene)
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_request_body_bytes)
     app.add_middleware(RequestMetrics)
     return app

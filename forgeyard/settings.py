@@ -148,6 +148,23 @@ class Settings(BaseSettings):
         description="Whether /readyz fails when the model server is down (tool-only "
         "workflows run without it, so by default it is reported, not required).",
     )
+    retry_after_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="The Retry-After of a 503 while the database or broker is unreachable.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="`forgeyard api` and `forgeyard worker` run `forgeyard db upgrade` "
+        "(locked, so safe at once) before serving. Off: they wait for the schema instead "
+        "(upgrades done by a separate release step).",
+    )
+    schema_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long an API or worker waits for the database to reach the "
+        "schema it needs before it exits naming `forgeyard db upgrade`.",
+    )
     lease_seconds: float = Field(
         default=30.0, gt=0, description="A worker holds a run this long without a heartbeat."
     )

@@ -54,6 +54,7 @@ def _user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from agents.runner import RunError
         from forgeyard.app.stack import StackError
+        from forgeyard.db import SchemaNotReady
         from forgeyard.tenants import TenantError
         from serving import ServingError
         from workflows.catalog import UnknownWorkflowError
@@ -66,6 +67,7 @@ def _user_errors(fn: F) -> F:
             ServingError,
             TenantError,
             StackError,
+            SchemaNotReady,
             FileNotFoundError,
             ValueError,
             TimeoutError,
@@ -111,6 +113,17 @@ def db_upgrade() -> None:
 
     upgrade()
     console.print(f"database at newest schema: {_safe_url(get_settings().resolved_database_url)}")
+
+
+def _schema_for_serving() -> None:
+    """Before an API or worker serves: migrate (locked), or wait for a release step to."""
+    from forgeyard.db import upgrade, wait_for_schema
+    from forgeyard.settings import get_settings
+
+    if get_settings().migrate_on_start:
+        upgrade()
+    else:
+        wait_for_schema()
 
 
 def _safe_url(url: str) -> str:
@@ -419,19 +432,19 @@ def keys_list(tenant_id: Annotated[str | None, typer.Argument()] = None) -> None
 
 # -- service --------------------------------------------------------------------
 @app.command("api")
+@_user_errors
 def api(
     host: Annotated[str | None, typer.Option(help="Default: FORGEYARD_API_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: FORGEYARD_API_PORT.")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
-    """Serve the HTTP API (uvicorn); migrates the database first."""
+    """Serve the HTTP API (uvicorn); migrates the database first (or waits for it)."""
     import uvicorn
 
-    from forgeyard.db import upgrade
     from forgeyard.settings import get_settings
 
     settings = get_settings()
-    upgrade()
+    _schema_for_serving()
     host, port = host or settings.api_host, port or settings.api_port
     console.print(
         f"API on http://{host}:{port} (docs at /docs), database "
@@ -442,6 +455,7 @@ def api(
 
 
 @app.command("worker")
+@_user_errors
 def worker(
     concurrency: Annotated[int, typer.Option(help="Runs executed at once.")] = 1,
     pool: Annotated[str, typer.Option(help="Celery pool: prefork, solo, threads.")] = "prefork",
@@ -458,7 +472,6 @@ def worker(
     ] = "runs",
 ) -> None:
     """Run a Celery worker for runs (and, with --beat, the periodic sweeper)."""
-    from forgeyard.db import upgrade
     from forgeyard.settings import get_settings
     from worker.app import app as celery_app
 
@@ -468,7 +481,7 @@ def worker(
     if not names:
         err_console.print("[red]error:[/] --queues: name at least one queue (runs, training)")
         raise typer.Exit(2)
-    upgrade()
+    _schema_for_serving()
     console.print(
         f"worker on queue(s) {', '.join(f'`{n}`' for n in names)} of "
         f"{_safe_url(settings.broker_url)}, database "
