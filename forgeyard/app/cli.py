@@ -446,8 +446,13 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Runs executed at once.")] = 1,
     pool: Annotated[str, typer.Option(help="Celery pool: prefork, solo, threads.")] = "prefork",
     beat: Annotated[
-        bool, typer.Option("--beat/--no-beat", help="Also run the sweeper schedule (one per site).")
-    ] = True,
+        bool,
+        typer.Option(
+            "--beat/--no-beat",
+            help="Also run the sweeper schedule. Exactly one process per site may: "
+            "prefer `forgeyard beat` on its own.",
+        ),
+    ] = False,
     loglevel: str = "INFO",
     queues: Annotated[
         str,
@@ -484,6 +489,32 @@ def worker(
     if beat:
         argv += ["--beat", f"--schedule={settings.data_dir / 'celerybeat-schedule'}"]
     celery_app.worker_main(argv)
+
+
+@app.command("beat")
+def beat(loglevel: str = "INFO") -> None:
+    """Run the site's one sweeper schedule (Celery beat); run workers execute the sweeps.
+
+    Start exactly one per site: each beat sends a sweep every
+    FORGEYARD_SWEEP_INTERVAL_SECONDS to the runs queue, where any run worker
+    picks it up (an unconsumed sweep expires after one interval).
+    """
+    from forgeyard.settings import get_settings
+    from worker.app import app as celery_app
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    console.print(
+        f"sweeper: a sweep every {settings.sweep_interval_seconds:g} s to queue "
+        f"`{settings.queue}` of {_safe_url(settings.broker_url)}"
+    )
+    celery_app.start(
+        [
+            "beat",
+            f"--loglevel={loglevel}",
+            f"--schedule={settings.data_dir / 'celerybeat-schedule'}",
+        ]
+    )
 
 
 def main() -> None:
