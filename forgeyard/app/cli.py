@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -34,12 +35,14 @@ runs_app = typer.Typer(help="List, inspect, resume and approve runs.", no_args_i
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants of this installation.", no_args_is_help=True)
 keys_app = typer.Typer(help="Per-tenant API keys.", no_args_is_help=True)
+config_app = typer.Typer(help="This installation's settings.", no_args_is_help=True)
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
 app.add_typer(rewards_app, name="rewards")
 app.add_typer(train_app, name="train")
 app.add_typer(adapters_app, name="adapters")
@@ -104,19 +107,131 @@ def _parse_config(pairs: list[str]) -> dict[str, Any]:
 # -- db ---------------------------------------------------------------------
 @db_app.command("upgrade")
 @_user_errors
-def db_upgrade() -> None:
+def db_upgrade(
+    sql: Annotated[
+        bool,
+        typer.Option(
+            "--sql",
+            help="Print the SQL of this upgrade (from the database's current revision) "
+            "instead of running it; PostgreSQL only.",
+        ),
+    ] = False,
+) -> None:
     """Create or migrate the database schema to the newest version."""
-    from forgeyard.db import upgrade
+    from forgeyard.db import upgrade, upgrade_sql
     from forgeyard.settings import get_settings
 
-    upgrade()
-    console.print(f"database at newest schema: {_safe_url(get_settings().resolved_database_url)}")
+    url = get_settings().resolved_database_url
+    with _database_errors(url):
+        if sql:
+            script = upgrade_sql()
+            if not script:
+                err_console.print(f"nothing to do: {_safe_url(url)} is at the newest schema")
+            sys.stdout.write(script)
+            return
+        upgrade()
+    console.print(f"database at newest schema: {_safe_url(url)}")
+
+
+@db_app.command("current")
+@_user_errors
+def db_current() -> None:
+    """Show the database's schema revision and whether migrations are pending."""
+    from forgeyard.db import current_revision, history
+    from forgeyard.settings import get_settings
+
+    url = get_settings().resolved_database_url
+    with _database_errors(url):
+        current = current_revision()
+    revisions = [r.id for r in history()]  # newest first
+    if current is None:
+        pending = len(revisions)
+        console.print(f"{_safe_url(url)}: no schema yet ({pending} migrations to apply)")
+    elif current not in revisions:
+        console.print(f"{_safe_url(url)}: at {current}, which this release does not know")
+        raise typer.Exit(1)
+    else:
+        pending = revisions.index(current)
+        state = "head" if pending == 0 else f"{pending} migration(s) to apply"
+        console.print(f"{_safe_url(url)}: at {current} ({state})")
+    if pending:
+        console.print("apply them with `forgeyard db upgrade` (`--sql` to review first)")
+
+
+@db_app.command("history")
+@_user_errors
+def db_history() -> None:
+    """List the schema migrations, newest first, marking those this database has."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from forgeyard.db import current_revision, history
+
+    revisions = history()  # newest first
+    reachable = True
+    try:
+        current = current_revision()
+    except SQLAlchemyError as exc:
+        # The list is still worth showing without a database, but not as "pending".
+        reachable, current = False, None
+        err_console.print(f"[yellow]database not reachable[/] ({type(exc).__name__})")
+    ids = [r.id for r in revisions]
+    applied = set(ids[ids.index(current) :]) if current in ids else set()
+    for revision in revisions:
+        marks = [
+            m for m, on in (("head", revision.is_head), ("current", revision.id == current)) if on
+        ]
+        state = ("applied" if revision.id in applied else "pending") if reachable else "?"
+        extra = f" [bold]({', '.join(marks)})[/]" if marks else ""
+        console.print(f"{revision.id} {state:>7}  {revision.message}{extra}")
+
+
+@contextlib.contextmanager
+def _database_errors(url: str) -> Iterator[None]:
+    """A database that cannot be reached is a user error, with its URL (no password)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        first = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
+        raise ValueError(f"cannot use the database {_safe_url(url)}: {first}") from None
 
 
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+# -- config -------------------------------------------------------------------
+@config_app.command("show")
+@_user_errors
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the settings as JSON.")] = False,
+) -> None:
+    """Every setting, its value and where it came from (default, environment, .env).
+
+    Secrets (names with secret, key, password or token) and the passwords in
+    URLs are masked.
+    """
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from forgeyard.settings import describe_settings, get_settings
+
+    described = describe_settings(get_settings())
+    if as_json:
+        sys.stdout.write(json.dumps([asdict(d) for d in described], indent=2) + "\n")
+        return
+    table = Table(box=None, pad_edge=False)
+    table.add_column("variable", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("source", no_wrap=True)
+    for d in described:
+        style = "" if d.source == "default" else "bold"
+        table.add_row(d.variable, d.value or "[dim]unset[/]", d.source, style=style)
+    console.print(table)
 
 
 # -- workflows ----------------------------------------------------------------
