@@ -56,6 +56,7 @@ def _user_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from agents.runner import RunError
+        from forgeyard.app.backup import BackupError
         from forgeyard.app.stack import StackError
         from forgeyard.tenants import TenantError
         from serving import ServingError
@@ -69,6 +70,7 @@ def _user_errors(fn: F) -> F:
             ServingError,
             TenantError,
             StackError,
+            BackupError,
             FileNotFoundError,
             ValueError,
             TimeoutError,
@@ -201,6 +203,47 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+# -- backup and restore ---------------------------------------------------------
+@app.command("backup")
+@_user_errors
+def backup_command(
+    archive: Annotated[Path, typer.Argument(help="File to write: .tar, or .tar.gz to compress.")],
+) -> None:
+    """Back up the database and the data directory (models, adapters, reports) to one tar."""
+    from forgeyard.app.backup import backup
+    from forgeyard.settings import get_settings
+
+    url = get_settings().resolved_database_url
+    with _database_errors(url), console.status("backing up…"):
+        summary = backup(archive)
+    console.print(
+        f"backed up {_safe_url(url)} ({summary.database}, schema {summary.revision}) and "
+        f"{summary.files} data files ({summary.data_bytes / 1e6:.1f} MB) to {summary.archive} "
+        f"({summary.archive.stat().st_size / 1e6:.1f} MB)"
+    )
+
+
+@app.command("restore")
+@_user_errors
+def restore_command(
+    archive: Annotated[Path, typer.Argument(help="A file written by `forgeyard backup`.")],
+    force: Annotated[
+        bool, typer.Option(help="Replace a database that already has a schema.")
+    ] = False,
+) -> None:
+    """Restore the database and the data directory from a backup (stop the site first)."""
+    from forgeyard.app.backup import restore
+    from forgeyard.settings import get_settings
+
+    url = get_settings().resolved_database_url
+    with _database_errors(url), console.status("restoring…"):
+        summary = restore(archive, force=force)
+    console.print(
+        f"restored {_safe_url(url)} (schema {summary.revision}, now at the newest) and "
+        f"{summary.files} data files into {get_settings().data_dir}"
+    )
 
 
 # -- config -------------------------------------------------------------------
