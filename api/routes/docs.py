@@ -16,6 +16,15 @@ from fastapi.responses import HTMLResponse
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ASSETS = "/static/docs"
+# Only this origin: whatever a vendored bundle might fetch from elsewhere (as
+# ReDoc's logo did, see static/docs/README.md) is blocked by the browser.
+# Inline scripts: FastAPI's pages start the UI from one; ReDoc's search runs
+# in a blob: worker.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,7 +39,7 @@ def _root(request: Request) -> str:
 def swagger_ui(request: Request) -> HTMLResponse:
     """Swagger UI for the API, from local assets."""
     root = _root(request)
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=root + (request.app.openapi_url or "/openapi.json"),
         title=f"{request.app.title} — Swagger UI",
         swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
@@ -39,16 +48,20 @@ def swagger_ui(request: Request) -> HTMLResponse:
         # Swagger UI otherwise sends the document to validator.swagger.io for a badge.
         swagger_ui_parameters={"validatorUrl": None},
     )
+    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return page
 
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
     """ReDoc for the API, from local assets."""
     root = _root(request)
-    return get_redoc_html(
+    page = get_redoc_html(
         openapi_url=root + (request.app.openapi_url or "/openapi.json"),
         title=f"{request.app.title} — ReDoc",
         redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
         redoc_favicon_url=f"{root}{ASSETS}/favicon.png",
         with_google_fonts=False,
     )
+    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return page

@@ -66,6 +66,7 @@ def test_doc_pages_reference_no_other_host_and_their_assets_load(client, page):
     # Fonts, validator.swagger.io).
     assert re.findall(r"(?:https?:)?//[\w.-]+\.[a-z]{2,}", response.text) == []
     assert "/openapi.json" in response.text
+    assert "default-src 'self'" in response.headers["content-security-policy"]
 
 
 def test_swagger_ui_does_not_send_the_document_to_the_online_validator(client):
