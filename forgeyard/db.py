@@ -10,8 +10,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 from forgeyard.settings import get_settings
@@ -84,13 +85,38 @@ def _alembic_config(url: str, output_buffer: TextIO | None = None) -> Config:
     return cfg
 
 
+# Any constant shared by every Forgeyard process: the key of the advisory lock
+# that serialises schema upgrades on PostgreSQL.
+_UPGRADE_LOCK = 0x466F72_6765  # "Forge"
+
+
 def upgrade(url: str | None = None, revision: str = "head") -> None:
-    """Bring the database schema to the newest migration, or ``revision`` (idempotent)."""
+    """Bring the database schema to the newest migration, or ``revision`` (idempotent).
+
+    Safe to call from many processes at once (a site's API, workers and
+    migration Job all start together): on PostgreSQL they take turns under an
+    advisory lock, and each finds the work done by the first.  SQLite
+    serialises writers itself.
+    """
     from alembic import command
 
     url = url or get_settings().resolved_database_url
     _ensure_sqlite_dir(url)
-    command.upgrade(_alembic_config(url), revision)
+    if url.startswith("sqlite"):
+        command.upgrade(_alembic_config(url), revision)
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        # Autocommit: the lock's session must not sit idle in a transaction
+        # (sites may time those out) while the migrations run on their own.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock:
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _UPGRADE_LOCK})
+            try:
+                command.upgrade(_alembic_config(url), revision)
+            finally:
+                lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _UPGRADE_LOCK})
+    finally:
+        engine.dispose()
 
 
 def upgrade_sql(url: str | None = None) -> str:

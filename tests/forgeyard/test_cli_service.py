@@ -4,8 +4,6 @@ current/history/upgrade --sql, `config show`."""
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -14,7 +12,6 @@ from typer.testing import CliRunner
 from forgeyard import db
 from forgeyard.app.cli import app
 from forgeyard.settings import Settings, get_settings
-from tests.conftest import PG_ADMIN_URL
 from worker.app import app as celery_app
 
 cli = CliRunner()
@@ -53,22 +50,6 @@ def test_beat_runs_only_celery_beat(celery_argv):
 
 
 # -- db ------------------------------------------------------------------------------
-@pytest.fixture
-def empty_postgres(tmp_path, monkeypatch) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A PostgreSQL database with no schema (the shared fixtures migrate theirs)."""
-    name = f"forgeyard_test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg.connect(PG_ADMIN_URL, autocommit=True)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://{PG_ADMIN_URL.split('://', 1)[1].rsplit('/', 1)[0]}/{name}"
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("FORGEYARD_DATA_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    yield url
-    get_settings.cache_clear()
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
-
-
 def _history(output: str) -> dict[str, str]:
     return {line.split()[0]: line.split()[1] for line in output.splitlines() if line[:1].isdigit()}
 
