@@ -253,7 +253,8 @@ def _mask_url_password(text: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _variables(name: str) -> list[str]:
+def environment_names(name: str) -> list[str]:
+    """The environment variables a setting is read from, the documented one first."""
     alias = Settings.model_fields[name].validation_alias
     if isinstance(alias, AliasChoices):
         return [str(choice) for choice in alias.choices]
@@ -273,7 +274,7 @@ def describe_settings(settings: Settings, env_file: Path | None = None) -> list[
     environ = {k.upper() for k in os.environ}
     described = []
     for name in Settings.model_fields:
-        variables = _variables(name)
+        variables = environment_names(name)
         source: Literal["default", "environment", ".env"] = "default"
         variable = variables[0]
         for candidate in variables:

@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
 from forgeyard.app.cli import app
-from forgeyard.settings import Settings
+from forgeyard.settings import Settings, environment_names
 from serving.server import ModelServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,14 +73,7 @@ def cli_accepts(args: list[str]) -> None:
 
 def setting_variables() -> set[str]:
     """Every environment variable the settings read (prefix + field, or an alias)."""
-    names = set()
-    for field_name, field in Settings.model_fields.items():
-        alias = field.validation_alias
-        if alias is not None and hasattr(alias, "choices"):
-            names.update(str(choice) for choice in alias.choices)
-        else:
-            names.add(f"FORGEYARD_{field_name.upper()}")
-    return names
+    return {name for field in Settings.model_fields for name in environment_names(field)}
 
 
 def documented_variables() -> set[str]:
@@ -107,6 +100,12 @@ def assert_known_settings(keys: set[str], where: str) -> None:
     assert not unknown, f"{where} sets variables no setting reads: {sorted(unknown)}"
     undocumented = keys - documented_variables() - NOT_SETTINGS
     assert not undocumented, f"{where}: not in the README's Configuration: {sorted(undocumented)}"
+
+
+def test_every_setting_is_in_the_readme_configuration_table():
+    # The kit's files are checked against that table, so it must be whole.
+    primary = {variables[0] for variables in map(environment_names, Settings.model_fields)}
+    assert primary - documented_variables() == set()
 
 
 # -- Kubernetes ------------------------------------------------------------------------
