@@ -241,7 +241,8 @@ def test_model_server_has_lora_and_shares_the_adapter_volume_with_training(rende
         assert mount["mountPath"] == data_dir  # same path: adapters are loaded by path
         return claims[mount["name"]]
 
-    assert data_claim(model) == data_claim(training) == "forgeyard-data"
+    worker = find(docs, "Deployment", "forgeyard-worker")
+    assert data_claim(model) == data_claim(training) == data_claim(worker) == "forgeyard-data"
     claim = find(docs, "PersistentVolumeClaim", "forgeyard-data")
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
     service = find(docs, "Service", "forgeyard-model")
