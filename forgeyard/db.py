@@ -13,17 +13,23 @@ Errors::
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from sqlalchemy import event, inspect, pool, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from forgeyard.settings import get_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The pg_advisory_lock key every `forgeyard db upgrade` of an installation
@@ -77,10 +83,20 @@ def session_scope() -> Iterator[Session]:
             raise
 
 
-def _alembic_config(url: str):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class Revision:
+    """One schema migration."""
+
+    id: str
+    down: str | None
+    message: str
+    is_head: bool
+
+
+def _alembic_config(url: str, output_buffer: TextIO | None = None) -> Config:
     from alembic.config import Config
 
-    cfg = Config()
+    cfg = Config(output_buffer=output_buffer)
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url)
     cfg.attributes["configure_logger"] = False
@@ -187,3 +203,66 @@ def wait_for_schema(timeout: float | None = None, url: str | None = None) -> Non
                 "against this database, then start again"
             )
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+def upgrade_sql(url: str | None = None) -> str:
+    """The SQL that :func:`upgrade` would run on this database now; changes nothing.
+
+    It starts at the database's current revision (read from it), so a DBA
+    reviews exactly this upgrade; an empty database gets the whole schema.
+    PostgreSQL only (a ValueError on SQLite).
+    """
+    from alembic import command
+
+    url = url or get_settings().resolved_database_url
+    if url.startswith("sqlite"):
+        # SQLite migrations rebuild tables (batch mode) by reflecting the live
+        # ones, which Alembic's offline mode cannot do.
+        raise ValueError(
+            "--sql needs PostgreSQL: SQLite migrations copy tables from the live "
+            "database; back up the SQLite file and run `forgeyard db upgrade` instead"
+        )
+    start = current_revision(url)
+    if start == head_revision():
+        return ""
+    buffer = io.StringIO()
+    command.upgrade(_alembic_config(url, buffer), f"{start}:head" if start else "head", sql=True)
+    return buffer.getvalue()
+
+
+def current_revision(url: str | None = None) -> str | None:
+    """The schema revision the database is at; None for a database with no schema yet."""
+    from alembic.runtime.migration import MigrationContext
+
+    url = url or get_settings().resolved_database_url
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            heads = MigrationContext.configure(conn).get_current_heads()
+    finally:
+        engine.dispose()
+    # The migrations are one line (no branches), so there is at most one head.
+    return heads[0] if heads else None
+
+
+def history() -> list[Revision]:
+    """Every migration, newest first."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    heads = set(scripts.get_heads())
+    return [
+        Revision(
+            id=script.revision,
+            down=script.down_revision if isinstance(script.down_revision, str) else None,
+            message=(script.doc or "").strip(),
+            is_head=script.revision in heads,
+        )
+        for script in scripts.walk_revisions()
+    ]
+
+
+def head_revision() -> str:
+    """The newest migration's revision."""
+    (newest, *_) = history()
+    return newest.id
