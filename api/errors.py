@@ -39,6 +39,7 @@ from training.adapters import (
 )
 from training.config import ConfigError
 from training.jobs import TrainingJobNotFound
+from worker.webhooks import WebhookRefused
 from workflows.catalog import UnknownWorkflowError
 from workflows.loader import SpecError
 
@@ -69,11 +70,12 @@ STATUS_OF: dict[type[Exception], int] = {
     DatasetError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     LabelError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     ConfigError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    WebhookRefused: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 # Declared on routes so the OpenAPI document lists the error answers.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)
 }
 # An answer the error handlers give that is not a client's fault, but not a bug either.
 UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -136,6 +138,8 @@ def _problems(exc: Exception) -> list[Problem]:
         return [Problem(field=name, message=message) for name, message in exc.problems.items()]
     if isinstance(exc, TrainingError):
         return [Problem(field=exc.field or "<request>", message=str(exc))]
+    if isinstance(exc, WebhookRefused):
+        return [Problem(field="webhook_url", message=str(exc))]
     return []
 
 

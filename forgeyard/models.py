@@ -79,7 +79,10 @@ class ApiKey(SQLModel, table=True):
     tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=64)
     name: str = Field(default="", max_length=200)
     key_hash: str = Field(unique=True, max_length=64)
+    # What the key may do (forgeyard.tenants.SCOPES); `admin` implies every scope.
+    scopes: list[str] = Field(default_factory=lambda: ["admin"], sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
     revoked_at: datetime | None = None
 
 

@@ -192,6 +192,17 @@ class Settings(BaseSettings):
     webhook_secret: str = Field(
         default="change-me", description="HMAC-SHA256 key that signs webhook calls."
     )
+    webhook_previous_secret: str | None = Field(
+        default=None,
+        description="The secret being rotated out: while set, every call carries a signature "
+        "with each secret, so receivers can move to the new one at their own pace.",
+    )
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Where webhooks may be sent (JSON list): host names (`hooks.acme.example`, "
+        "`*.acme.example`) and IP addresses or networks (`10.20.0.0/16`, `127.0.0.1`). "
+        "Empty: every webhook_url is refused.",
+    )
     webhook_max_attempts: int = Field(default=6, ge=1)
     webhook_backoff_seconds: float = Field(
         default=2.0, gt=0, description="First retry delay of a webhook; doubles each try."

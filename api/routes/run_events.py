@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
 from agents.runner import get_run
-from api.deps import PrincipalDep
+from api.deps import ReaderDep
 from api.errors import ERROR_RESPONSES, unavailable_service
 from api.schemas import StepOut
 from forgeyard.db import session_scope
@@ -85,7 +85,7 @@ async def _stream(run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
 )
 async def run_events(
     run_id: str,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     last_event_id: Annotated[str | None, Header(description="Resume after this step.")] = None,
 ) -> EventSourceResponse:
     """Each step of the run as it happens (Server-Sent Events), resumable with Last-Event-ID."""

@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -533,8 +534,10 @@ def tenants_create(
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """Create a tenant."""
+    from forgeyard.db import upgrade
     from forgeyard.tenants import create_tenant
 
+    upgrade()
     tenant = create_tenant(tenant_id, name)
     console.print(
         f"tenant [bold]{tenant.id}[/] created; give it a key with "
@@ -545,8 +548,10 @@ def tenants_create(
 @tenants_app.command("list")
 def tenants_list() -> None:
     """List tenants."""
+    from forgeyard.db import upgrade
     from forgeyard.tenants import list_tenants
 
+    upgrade()
     for tenant in list_tenants():
         console.print(f"{tenant.id}  [dim]{tenant.name}  {tenant.created_at:%Y-%m-%d}[/]")
 
@@ -555,17 +560,51 @@ def tenants_list() -> None:
 @_user_errors
 def keys_create(
     tenant_id: Annotated[str, typer.Argument(help="Tenant the key belongs to.")],
-    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    name: Annotated[
+        str,
+        typer.Option(
+            help="Who uses the key (e.g. ops@acme); recorded as the approver of what it approves."
+        ),
+    ] = "",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="What the key may do (repeatable): runs:read, runs:submit, runs:approve, "
+            "labels:write, admin (everything). Default: admin.",
+        ),
+    ] = None,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(help="Expiry from now, e.g. 90d, 12h, 30m. Default: never."),
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
-    from forgeyard.tenants import create_key
+    from forgeyard.db import upgrade
+    from forgeyard.models import utcnow
+    from forgeyard.tenants import ADMIN, create_key
 
-    key = create_key(tenant_id, name)
+    upgrade()
+    expires_at = utcnow() + _duration(expires_in, "--expires-in") if expires_in else None
+    key = create_key(tenant_id, name, scopes=scope or [ADMIN], expires_at=expires_at)
+    until = f", expires {key.expires_at:%Y-%m-%d %H:%M} UTC" if key.expires_at else ""
     err_console.print(
-        f"key [bold]{key.id}[/] for tenant `{key.tenant_id}` "
-        "(shown once; send it as `Authorization: Bearer <key>`):"
+        f"key [bold]{key.id}[/] for tenant `{key.tenant_id}`, scopes {', '.join(key.scopes)}"
+        f"{until} (shown once; send it as `Authorization: Bearer <key>`):"
     )
     sys.stdout.write(key.token + "\n")
+
+
+def _duration(text: str, option: str) -> timedelta:
+    """``90d`` / ``12h`` / ``30m`` / ``45s`` as a timedelta; exit 2 naming ``option`` otherwise."""
+    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) <= 0:
+        err_console.print(
+            f"[red]error:[/] {option}: `{text}` is not a duration; use e.g. 90d, 12h, 30m or 45s"
+        )
+        raise typer.Exit(2)
+    return timedelta(**{units[unit]: int(number)})
 
 
 @keys_app.command("revoke")
@@ -580,12 +619,20 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (see `keys li
 
 @keys_app.command("list")
 def keys_list(tenant_id: Annotated[str | None, typer.Argument()] = None) -> None:
-    """List API keys (ids only; the secrets are not stored)."""
+    """List API keys (ids, names, scopes, state; the secrets are not stored)."""
+    from forgeyard.db import upgrade
     from forgeyard.tenants import list_keys
 
+    upgrade()
     for key in list_keys(tenant_id):
-        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
-        console.print(f"{key.id}  {key.tenant_id}  [dim]{key.name}  {state}[/]")
+        if key.revoked_at:
+            state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
+        elif key.expires_at:
+            state = f"expires {key.expires_at:%Y-%m-%d %H:%M}"
+        else:
+            state = "active"
+        scopes = ",".join(key.scopes or [])
+        console.print(f"{key.id}  {key.tenant_id}  [dim]{key.name or '-'}  {scopes}  {state}[/]")
 
 
 # -- service --------------------------------------------------------------------

@@ -27,6 +27,8 @@ FAST = {
     "FORGEYARD_SWEEP_INTERVAL_SECONDS": "1",
     "FORGEYARD_REQUEUE_AFTER_SECONDS": "3",
     "FORGEYARD_WEBHOOK_BACKOFF_SECONDS": "0.2",
+    # The tests' webhook receivers listen on loopback.
+    "FORGEYARD_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1/32"]',
     "FORGEYARD_EVENTS_POLL_SECONDS": "0.1",
 }
 
