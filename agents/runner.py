@@ -27,7 +27,7 @@ from sqlmodel import select
 
 from agents.adapters import AdapterSource, BaseModelOnly
 from agents.compiler import compile_workflow, initial_state
-from agents.effects import EffectsLedger
+from agents.effects import EffectsLedger, cancelled_output
 from agents.model_client import ModelClient
 from agents.nodes import OUTPUT, VISITS, NodeError, RunServices
 from agents.trace import StepRecorder, jsonable
@@ -348,7 +348,11 @@ def _set_status(
         run = session.get(Run, run_id)
         assert run is not None
         if run.status == RunStatus.cancelled:
-            return run  # a cancelled run stays cancelled, whatever its worker was doing
+            # A cancelled run stays cancelled, whatever its worker was doing; an
+            # effect its last step made after the cancel is reported too.
+            run.output = cancelled_output(session, run_id)
+            session.add(run)
+            return run
         run.status = status
         run.pending_approval = pending
         now = utcnow()
@@ -373,6 +377,8 @@ def _finish(
         run = session.get(Run, run_id)
         assert run is not None
         if run.status == RunStatus.cancelled:
+            run.output = cancelled_output(session, run_id)
+            session.add(run)
             return run
         run.status = status
         run.output = output
