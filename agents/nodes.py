@@ -13,6 +13,7 @@ Errors::
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -34,6 +35,7 @@ from agents.model_client import (
 from agents.trace import StepRecorder
 from forgeyard.leases import LeaseLost
 from forgeyard.models import StepStatus, utcnow
+from forgeyard.telemetry import context
 from workflows.expressions import ExpressionError, evaluate, render
 from workflows.spec import (
     ApprovalNode,
@@ -46,6 +48,8 @@ from workflows.spec import (
 from workflows.tools import ToolContext, ToolError, registry
 
 __all__ = ["NodeError", "NodeTimeout", "RunServices", "make_node"]
+
+log = logging.getLogger("forgeyard.agents")
 
 VISITS = "visits"
 OUTPUT = "output"
@@ -111,8 +115,12 @@ def make_node(
         attempt = services.recorder.attempt(name, visit)
         started = utcnow()
         record = dict(node=name, kind=node.kind, visit=visit, attempt=attempt, started_at=started)
+        with context.bound(node=name, attempt=attempt):
+            return _try(record, lambda: impl(name, node, state, services, visit, next_node))
+
+    def _try(record: dict[str, Any], attempt_node: Callable[[], NodeResult]) -> Any:
         try:
-            result = impl(name, node, state, services, visit, next_node)
+            result = attempt_node()
         except GraphInterrupt:
             services.recorder.record(
                 status=StepStatus.interrupted,
@@ -141,6 +149,7 @@ def make_node(
             call=result.call,
             **record,  # type: ignore[arg-type]
         )
+        log.info("step %s (%s) ok", name, record["kind"])
         update = dict(result.update)
         update[VISITS] = {name: 1}
         if result.goto is not None:

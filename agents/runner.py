@@ -35,6 +35,7 @@ from forgeyard.checkpoints import open_checkpointer
 from forgeyard.db import session_scope
 from forgeyard.leases import Lease, LeaseLost
 from forgeyard.models import Run, RunStatus, Step, StepStatus, WorkflowSpecRecord, utcnow
+from forgeyard.telemetry import context
 from workflows.loader import LoadedSpec, load_spec_text
 from workflows.spec import config_problems
 
@@ -217,6 +218,30 @@ def execute_run(
     run = get_run(run_id)
     if run.status.finished or (run.status == RunStatus.waiting_approval and resume is None):
         return run
+    with context.bound(run_id=run.id, tenant_id=run.tenant_id):
+        return _execute(
+            run,
+            model=model,
+            adapter=adapter,
+            adapters=adapters,
+            adapter_source=adapter_source,
+            on_step=on_step,
+            resume=resume,
+            fence=fence,
+        )
+
+
+def _execute(
+    run: Run,
+    *,
+    model: ModelClient | None,
+    adapter: str | None,
+    adapters: Mapping[str, str] | None,
+    adapter_source: AdapterSource | None,
+    on_step: Callable[[Step], None] | None,
+    resume: dict[str, Any] | None,
+    fence: Lease | None,
+) -> Run:
     loaded = pinned_spec(run)
     client = model or ModelClient.default()
     source = adapter_source or BaseModelOnly()

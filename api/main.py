@@ -23,8 +23,12 @@ from api.routes import (
     workflows,
 )
 from forgeyard.settings import apply_offline_environment, get_settings
+from forgeyard.telemetry.logs import configure_logging
 
 apply_offline_environment()
+# At import, so each uvicorn worker process (`--workers N` imports this module
+# afresh) logs in the configured format.
+configure_logging(get_settings().log_format, get_settings().log_level)
 
 
 def create_app() -> FastAPI:

@@ -209,6 +209,38 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # -- observability (README, "Observability") ------------------------------
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`json`: one JSON object a line with run_id, tenant_id, node and attempt "
+        "where known (for a log collector); `text`: plain lines.",
+    )
+    log_level: str = Field(default="INFO", description="Level of Forgeyard's own log lines.")
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="A worker serves Prometheus metrics on this port (unset: none).",
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR"),
+        description="prometheus-client's multiprocess directory: set it when several API "
+        "processes (uvicorn --workers) must be scraped as one.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OpenTelemetry's standard variable: where traces go over OTLP/HTTP "
+        "(e.g. http://collector:4318). Unset (and no OTEL_TRACES_EXPORTER): no tracing.",
+    )
+    otel_traces_exporter: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_TRACES_EXPORTER"),
+        description="OpenTelemetry's standard variable: `otlp` turns traces on (endpoint "
+        "from the other OTEL_* variables), `none` keeps them off.",
+    )
+
     @field_validator("workflow_dirs", mode="before")
     @classmethod
     def _split_path_list(cls, value: Any) -> Any:

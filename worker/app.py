@@ -18,6 +18,7 @@ from celery import Celery, signals
 
 from forgeyard.db import SchemaNotReady, wait_for_schema
 from forgeyard.settings import apply_offline_environment, get_settings
+from forgeyard.telemetry.logs import configure_logging
 
 apply_offline_environment()
 log = logging.getLogger("forgeyard.worker")
@@ -59,6 +60,14 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+@signals.setup_logging.connect
+def _setup_logging(loglevel: Any = None, **_: Any) -> None:
+    # Connected, so Celery leaves the root logger to us: the same text or JSON
+    # lines (with run, tenant, node) as the API's, at the worker's --loglevel.
+    settings = get_settings()
+    configure_logging(settings.log_format, loglevel or settings.log_level)
 
 
 @signals.worker_init.connect

@@ -34,6 +34,7 @@ from forgeyard.db import session_scope
 from forgeyard.leases import Heartbeat, Lease, LeaseLost
 from forgeyard.models import Approval, Run, RunStatus, Step, utcnow
 from forgeyard.settings import get_settings
+from forgeyard.telemetry import context
 from training.adapters import REGISTRY
 from worker import messages
 
@@ -99,6 +100,11 @@ def process_run(run_id: str) -> Run | None:
     another live worker, or taken over by another worker while this one ran
     (it lost the lease, e.g. frozen past it, and stopped without writing).
     """
+    with context.bound(run_id=run_id):
+        return _process(run_id)
+
+
+def _process(run_id: str) -> Run | None:
     try:
         run = get_run(run_id)
     except RunNotFound:

@@ -31,6 +31,23 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+# The long-running services log at FORGEYARD_LOG_LEVEL; one-shot commands only
+# warnings, so their console output stays what they print.
+_SERVICE_COMMANDS = {"api", "worker", "beat"}
+
+
+@app.callback()
+def _logging(ctx: typer.Context) -> None:
+    from forgeyard.settings import get_settings
+    from forgeyard.telemetry.logs import configure_logging
+
+    settings = get_settings()
+    level = settings.log_level if ctx.invoked_subcommand in _SERVICE_COMMANDS else "WARNING"
+    configure_logging(settings.log_format, level)
+
+
 workflows_app = typer.Typer(help="Inspect and validate workflow specs.", no_args_is_help=True)
 runs_app = typer.Typer(help="List, inspect, resume and approve runs.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -656,7 +673,15 @@ def api(
         f"{_safe_url(settings.resolved_database_url)}, broker "
         f"{_safe_url(settings.broker_url)}"
     )
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
+    # log_config=None: uvicorn's loggers go to the root handler (text or JSON), not its own.
+    uvicorn.run(
+        "api.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+    )
 
 
 @app.command("worker")
