@@ -22,6 +22,7 @@ import openai
 import tenacity
 
 from forgeyard.settings import Settings, get_settings
+from forgeyard.telemetry import metrics
 
 __all__ = [
     "ModelCall",
@@ -166,6 +167,10 @@ class ModelClient:
             }
         response = self._create(call, kwargs)
         self._read_response(call, response)
+        for kind in ("prompt", "completion"):
+            tokens = call.usage.get(f"{kind}_tokens")
+            if isinstance(tokens, int):
+                metrics.MODEL_TOKENS.labels(call.model, kind).inc(tokens)
         if schema is not None:
             call.parsed = self._parse(call, schema)
         else:
@@ -179,6 +184,7 @@ class ModelClient:
             stop=tenacity.stop_after_attempt(self.tries),
             wait=tenacity.wait_exponential(multiplier=self.backoff, exp_base=2),
             retry=tenacity.retry_if_exception_type(_SERVER_DOWN),
+            before_sleep=lambda _: metrics.MODEL_RETRIES.labels(call.model).inc(),
             reraise=True,
         )
         try:
@@ -188,6 +194,7 @@ class ModelClient:
                     started = time.perf_counter()
                     response = self._create_once(call, kwargs)
                     call.latency_ms = (time.perf_counter() - started) * 1000
+                    metrics.MODEL_LATENCY.labels(call.model).observe(call.latency_ms / 1000)
                     return response
         except _SERVER_DOWN as last:
             raise ModelUnavailable(

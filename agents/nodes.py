@@ -35,7 +35,7 @@ from agents.model_client import (
 from agents.trace import StepRecorder
 from forgeyard.leases import LeaseLost
 from forgeyard.models import StepStatus, utcnow
-from forgeyard.telemetry import context
+from forgeyard.telemetry import context, metrics
 from workflows.expressions import ExpressionError, evaluate, render
 from workflows.spec import (
     ApprovalNode,
@@ -115,8 +115,21 @@ def make_node(
         attempt = services.recorder.attempt(name, visit)
         started = utcnow()
         record = dict(node=name, kind=node.kind, visit=visit, attempt=attempt, started_at=started)
-        with context.bound(node=name, attempt=attempt):
-            return _try(record, lambda: impl(name, node, state, services, visit, next_node))
+        if attempt > 1:
+            metrics.STEP_RETRIES.labels(node.kind, name).inc()
+        status = "error"
+        try:
+            with context.bound(node=name, attempt=attempt):
+                update = _try(record, lambda: impl(name, node, state, services, visit, next_node))
+            status = "ok"
+            return update
+        except GraphInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            metrics.STEP_DURATION.labels(node.kind, name, status).observe(
+                (utcnow() - started).total_seconds()
+            )
 
     def _try(record: dict[str, Any], attempt_node: Callable[[], NodeResult]) -> Any:
         try:

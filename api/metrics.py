@@ -16,7 +16,14 @@ LATENCY = Histogram(
     ["method", "route"],
 )
 RUNS_SUBMITTED = Counter("forgeyard_runs_submitted_total", "Runs accepted.", ["workflow"])
-RUNS = Gauge("forgeyard_runs", "Runs in the database by status (at scrape time).", ["status"])
+# Every API process sets it from the database at scrape: in multiprocess mode the
+# most recent value is the truth, not a sum over processes.
+RUNS = Gauge(
+    "forgeyard_runs",
+    "Runs in the database by status (at scrape time).",
+    ["status"],
+    multiprocess_mode="mostrecent",
+)
 
 
 class RequestMetrics:

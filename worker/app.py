@@ -19,6 +19,7 @@ from celery import Celery, signals
 from forgeyard.db import SchemaNotReady, wait_for_schema
 from forgeyard.settings import apply_offline_environment, get_settings
 from forgeyard.telemetry.logs import configure_logging
+from forgeyard.telemetry.metrics import QueueDepth, start_worker_metrics
 
 apply_offline_environment()
 log = logging.getLogger("forgeyard.worker")
@@ -80,3 +81,17 @@ def _wait_for_schema(**_: Any) -> None:
     except SchemaNotReady as exc:
         log.error("worker not started: %s", exc)
         raise SystemExit(f"worker not started: {exc}") from None
+
+
+@signals.worker_init.connect
+def _serve_metrics(**_: Any) -> None:
+    # In the worker's main process, before the pool forks: a prefork pool's
+    # children record into PROMETHEUS_MULTIPROC_DIR, which this endpoint reads.
+    import redis
+
+    settings = get_settings()
+    if settings.worker_metrics_port is None:
+        return
+    broker = redis.Redis.from_url(settings.broker_url, socket_timeout=2)
+    queues = (settings.queue, settings.training_queue)
+    start_worker_metrics(settings, QueueDepth(queues, lambda queue: int(broker.llen(queue))))

@@ -34,7 +34,7 @@ from forgeyard.db import session_scope
 from forgeyard.leases import Heartbeat, Lease, LeaseLost
 from forgeyard.models import Approval, Run, RunStatus, Step, utcnow
 from forgeyard.settings import get_settings
-from forgeyard.telemetry import context
+from forgeyard.telemetry import context, metrics
 from training.adapters import REGISTRY
 from worker import messages
 
@@ -319,6 +319,9 @@ def sweep() -> list[str]:
     for run_id, status in rows:
         why = "worker lease expired" if status == RunStatus.running else "message not picked up"
         log.warning("sweeper: run %s re-enqueued (%s)", run_id, why)
+        metrics.REQUEUED.labels(
+            "lease_expired" if status == RunStatus.running else "not_picked_up"
+        ).inc()
         enqueue(run_id)
     for run_id in webhooks:
         log.warning("sweeper: webhook of run %s re-enqueued", run_id)

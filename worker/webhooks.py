@@ -38,6 +38,7 @@ from agents.runner import RunNotFound, get_run
 from forgeyard.db import session_scope
 from forgeyard.models import Run, utcnow
 from forgeyard.settings import get_settings
+from forgeyard.telemetry import metrics
 
 __all__ = [
     "WebhookFailed",
@@ -179,6 +180,7 @@ def deliver(run_id: str) -> bool:
         check_url(run.webhook_url)
     except WebhookRefused as exc:
         _record_try(run_id, f"refused: {exc}")
+        metrics.WEBHOOK_FAILURES.labels("refused").inc()
         log.error("webhook for run %s refused: %s", run_id, exc)
         return False
     error: str | None = None
@@ -200,9 +202,11 @@ def deliver(run_id: str) -> bool:
         log.info("webhook for run %s delivered (try %d)", run_id, attempts)
         return True
     if attempts >= settings.webhook_max_attempts:
+        metrics.WEBHOOK_FAILURES.labels("given_up").inc()
         log.error("webhook for run %s given up after %d tries: %s", run_id, attempts, error)
         return False
     log.warning("webhook for run %s failed (try %d): %s", run_id, attempts, error)
+    metrics.WEBHOOK_FAILURES.labels("retry").inc()
     raise WebhookFailed(error)
 
 

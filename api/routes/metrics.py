@@ -10,6 +10,8 @@ from sqlmodel import select
 from api.deps import SessionDep
 from api.metrics import RUNS
 from forgeyard.models import Run, RunStatus
+from forgeyard.settings import get_settings
+from forgeyard.telemetry.metrics import scrape_registry
 
 router = APIRouter(tags=["health"])
 
@@ -22,4 +24,6 @@ def metrics(session: SessionDep) -> Response:
     counts = dict(session.exec(select(Run.status, func.count()).group_by(Run.status)).all())
     for run_status in RunStatus:
         RUNS.labels(run_status.value).set(counts.get(run_status, 0))
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    # One process's values, or every API process's in multiprocess mode.
+    registry = scrape_registry(get_settings())
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
