@@ -35,7 +35,7 @@ from agents.model_client import (
 from agents.trace import StepRecorder
 from forgeyard.leases import LeaseLost
 from forgeyard.models import StepStatus, utcnow
-from forgeyard.telemetry import context, metrics
+from forgeyard.telemetry import context, metrics, traces
 from workflows.expressions import ExpressionError, evaluate, render
 from workflows.spec import (
     ApprovalNode,
@@ -118,14 +118,29 @@ def make_node(
         if attempt > 1:
             metrics.STEP_RETRIES.labels(node.kind, name).inc()
         status = "error"
+        step_attributes = {
+            "forgeyard.node": name,
+            "forgeyard.node.kind": node.kind,
+            "forgeyard.visit": visit,
+            "forgeyard.attempt": attempt,
+        }
         try:
-            with context.bound(node=name, attempt=attempt):
-                update = _try(record, lambda: impl(name, node, state, services, visit, next_node))
-            status = "ok"
-            return update
-        except GraphInterrupt:
-            status = "interrupted"
-            raise
+            with (
+                context.bound(node=name, attempt=attempt),
+                traces.span(f"step {name}", step_attributes) as span,
+            ):
+                try:
+                    update = _try(
+                        record, lambda: impl(name, node, state, services, visit, next_node)
+                    )
+                    status = "ok"
+                    return update
+                except GraphInterrupt:
+                    status = "interrupted"  # waiting for a decision is no error
+                    raise
+                finally:
+                    if span is not None:
+                        span.set_attribute("forgeyard.step.status", status)
         finally:
             metrics.STEP_DURATION.labels(node.kind, name, status).observe(
                 (utcnow() - started).total_seconds()
@@ -191,17 +206,39 @@ def _llm(
     options = node.model
     adapter = None if options.model else services.adapter_for(name)
 
+    requested = options.model or adapter or services.model.model
+    chat = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": requested,
+        "gen_ai.request.temperature": options.temperature,
+        "gen_ai.request.top_p": options.top_p,
+        "gen_ai.request.max_tokens": options.max_tokens,
+        "gen_ai.request.seed": options.seed,
+        "forgeyard.node": name,
+        "forgeyard.adapter": adapter,
+    }
+
     def complete() -> ModelCall:
-        return services.model.complete(
-            messages,
-            schema=schema,
-            model=options.model or adapter,
-            temperature=options.temperature,
-            top_p=options.top_p,
-            max_tokens=options.max_tokens,
-            seed=options.seed,
-            timeout=node.timeout_seconds,
-        )
+        with traces.span(f"chat {requested}", chat, client=True) as span:
+            try:
+                call = services.model.complete(
+                    messages,
+                    schema=schema,
+                    model=options.model or adapter,
+                    temperature=options.temperature,
+                    top_p=options.top_p,
+                    max_tokens=options.max_tokens,
+                    seed=options.seed,
+                    timeout=node.timeout_seconds,
+                )
+            except ModelError as exc:
+                # An answer that failed its schema still used (and is billed) tokens.
+                if span is not None and exc.call is not None:
+                    _usage_attributes(span, exc.call)
+                raise
+            if span is not None:
+                _usage_attributes(span, call)
+            return call
 
     try:
         try:
@@ -230,6 +267,17 @@ def _llm(
         output=call.parsed,
         call=call,
     )
+
+
+def _usage_attributes(span: Any, call: ModelCall) -> None:
+    for key, attribute in (
+        ("prompt_tokens", "gen_ai.usage.input_tokens"),
+        ("completion_tokens", "gen_ai.usage.output_tokens"),
+    ):
+        if isinstance(call.usage.get(key), int):
+            span.set_attribute(attribute, call.usage[key])
+    if call.finish_reason:
+        span.set_attribute("gen_ai.response.finish_reasons", [call.finish_reason])
 
 
 def _enum_values(name: str, expr: str, state: dict[str, Any]) -> list[Any]:
@@ -266,8 +314,15 @@ def _tool(
             ToolContext(run_id=services.run_id, node=name, sandbox=services.sandbox), **args
         )
 
+    tool_span = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": node.tool,
+        "forgeyard.node": name,
+        "forgeyard.side_effect": node.side_effect,
+    }
     try:
-        response = _with_timeout(call, node.timeout_seconds, name)
+        with traces.span(f"execute_tool {node.tool}", tool_span):
+            response = _with_timeout(call, node.timeout_seconds, name)
         if not node.side_effect:  # the ledger checks its own before committing
             ensure_json(node.tool, response)
     except ToolError as exc:

@@ -35,7 +35,7 @@ from forgeyard.checkpoints import open_checkpointer
 from forgeyard.db import session_scope
 from forgeyard.leases import Lease, LeaseLost
 from forgeyard.models import Run, RunStatus, Step, StepStatus, WorkflowSpecRecord, utcnow
-from forgeyard.telemetry import context
+from forgeyard.telemetry import context, traces
 from workflows.loader import LoadedSpec, load_spec_text
 from workflows.spec import config_problems
 
@@ -218,8 +218,11 @@ def execute_run(
     run = get_run(run_id)
     if run.status.finished or (run.status == RunStatus.waiting_approval and resume is None):
         return run
-    with context.bound(run_id=run.id, tenant_id=run.tenant_id):
-        return _execute(
+    with (
+        context.bound(run_id=run.id, tenant_id=run.tenant_id),
+        traces.span(f"run {run.workflow}", {"forgeyard.workflow": run.workflow}) as span,
+    ):
+        result = _execute(
             run,
             model=model,
             adapter=adapter,
@@ -229,6 +232,9 @@ def execute_run(
             resume=resume,
             fence=fence,
         )
+        if span is not None:
+            span.set_attribute("forgeyard.run.status", result.status.value)
+        return result
 
 
 def _execute(

@@ -24,11 +24,13 @@ from api.routes import (
 )
 from forgeyard.settings import apply_offline_environment, get_settings
 from forgeyard.telemetry.logs import configure_logging
+from forgeyard.telemetry.traces import configure_tracing
 
 apply_offline_environment()
 # At import, so each uvicorn worker process (`--workers N` imports this module
 # afresh) logs in the configured format.
 configure_logging(get_settings().log_format, get_settings().log_level)
+configure_tracing(get_settings(), "forgeyard-api")
 
 
 def create_app() -> FastAPI:

@@ -20,6 +20,7 @@ from forgeyard.db import SchemaNotReady, wait_for_schema
 from forgeyard.settings import apply_offline_environment, get_settings
 from forgeyard.telemetry.logs import configure_logging
 from forgeyard.telemetry.metrics import QueueDepth, start_worker_metrics
+from forgeyard.telemetry.traces import configure_tracing
 
 apply_offline_environment()
 log = logging.getLogger("forgeyard.worker")
@@ -84,12 +85,14 @@ def _wait_for_schema(**_: Any) -> None:
 
 
 @signals.worker_init.connect
-def _serve_metrics(**_: Any) -> None:
+def _serve_metrics_and_traces(**_: Any) -> None:
     # In the worker's main process, before the pool forks: a prefork pool's
     # children record into PROMETHEUS_MULTIPROC_DIR, which this endpoint reads.
     import redis
 
     settings = get_settings()
+    # The SDK's batch processor restarts its thread in each forked child.
+    configure_tracing(settings, "forgeyard-worker")
     if settings.worker_metrics_port is None:
         return
     broker = redis.Redis.from_url(settings.broker_url, socket_timeout=2)

@@ -42,10 +42,13 @@ _SERVICE_COMMANDS = {"api", "worker", "beat"}
 def _logging(ctx: typer.Context) -> None:
     from forgeyard.settings import get_settings
     from forgeyard.telemetry.logs import configure_logging
+    from forgeyard.telemetry.traces import configure_tracing
 
     settings = get_settings()
     level = settings.log_level if ctx.invoked_subcommand in _SERVICE_COMMANDS else "WARNING"
     configure_logging(settings.log_format, level)
+    if ctx.invoked_subcommand not in _SERVICE_COMMANDS:  # those configure their own processes
+        configure_tracing(settings, "forgeyard-cli")
 
 
 workflows_app = typer.Typer(help="Inspect and validate workflow specs.", no_args_is_help=True)
