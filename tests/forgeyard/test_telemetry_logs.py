@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +18,8 @@ from forgeyard.telemetry import context
 from forgeyard.telemetry.logs import configure_logging
 from tests.support.specs import spec_yaml
 from workflows.loader import load_spec_text
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -60,3 +65,32 @@ def test_configuring_twice_keeps_one_handler(captured):
     configure_logging("json", "INFO", stream=captured)
     logging.getLogger("forgeyard.test").warning("once")
     assert len(captured.getvalue().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        "import api.main",  # the API configures logging at import (each uvicorn process)
+        # A worker: Celery's setup_logging hook, as `celery worker` sends it.
+        "from celery import signals; import worker.app; "
+        "signals.setup_logging.send(sender=None, loglevel='INFO', logfile=None, "
+        "format='', colorize=False)",
+    ],
+    ids=["api", "worker"],
+)
+def test_the_api_and_the_workers_apply_the_json_format(setup, tmp_path):
+    code = f"{setup}; import logging; logging.getLogger('forgeyard.x').info('hello')"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "FORGEYARD_LOG_FORMAT": "json",
+        "FORGEYARD_DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert {"logger": "forgeyard.x", "message": "hello", "level": "INFO"}.items() <= lines[
+        -1
+    ].items()
