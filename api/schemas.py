@@ -91,6 +91,7 @@ class RunOut(BaseModel):
     workflow_version: str
     spec_hash: str
     status: RunStatus
+    idempotency_key: str | None = Field(description="The `Idempotency-Key` it was submitted with.")
     input: dict[str, Any]
     config: dict[str, Any]
     output: dict[str, Any] | None
@@ -121,6 +122,47 @@ class RunOut(BaseModel):
         return cls(
             **{name: getattr(run, name) for name in fields}, duration_seconds=duration, links=links
         )
+
+
+class RunSearchParams(BaseModel):
+    """The filters of `GET /v1/runs`; every one given must hold. Unknown names are a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[RunStatus] = Field(
+        default_factory=list, description="Repeat for any of several statuses."
+    )
+    workflow: str | None = Field(default=None, max_length=200)
+    created_after: datetime | None = Field(
+        default=None, description="Created at or after (ISO 8601; no offset: UTC)."
+    )
+    created_before: datetime | None = Field(default=None, description="Created before.")
+    finished_after: datetime | None = Field(default=None, description="Finished at or after.")
+    finished_before: datetime | None = Field(default=None, description="Finished before.")
+    idempotency_key: str | None = Field(
+        default=None, max_length=200, description="The `Idempotency-Key` it was submitted with."
+    )
+    adapter: str | None = Field(
+        default=None, max_length=300, description="A step was answered by this LoRA adapter."
+    )
+    model: str | None = Field(
+        default=None, max_length=300, description="A step was answered by this model."
+    )
+    node: str | None = Field(
+        default=None, max_length=200, description="With `adapter`/`model`: at this node."
+    )
+    reached: str | None = Field(
+        default=None, max_length=200, description="A step of this node was recorded."
+    )
+    where: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="`input.PATH=VALUE` or `output.PATH=VALUE` (repeatable), e.g. "
+        "`input.request.origin=CNSHA`; digits in the path index arrays. The value matches "
+        "a JSON string equal to it, a number of that value, `true`/`false`/`null`.",
+    )
+    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page.")
+    limit: int = Field(default=50, ge=1, le=200)
 
 
 class RunPage(BaseModel):
