@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -88,8 +89,10 @@ def print_trace(steps: list[Step], *, full: bool = False) -> None:
 
 
 def print_runs(runs: list[Run]) -> None:
-    table = Table(title="runs")
-    for column in ("id", "workflow", "status", "created", "error"):
+    """A table of runs; the id column is never cut, so an id can be copied from any terminal."""
+    table = Table(title="runs", box=box.SIMPLE_HEAD)
+    table.add_column("id", no_wrap=True, min_width=max((len(r.id) for r in runs), default=2))
+    for column in ("workflow", "status", "created", "error"):
         table.add_column(column)
     for r in runs:
         table.add_row(
