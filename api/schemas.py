@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -197,6 +197,65 @@ class StepOut(BaseModel):
         # Attribute by attribute: Step's JSON columns hold lists too, which
         # model_dump() would warn about against their dict annotations.
         return cls(**{name: getattr(step, name) for name in cls.model_fields})
+
+
+# -- run diffs (agents/diff.py's RunDiff.to_json) -------------------------------------
+class ChangeOut(BaseModel):
+    path: str = Field(description="Dotted, as in search: `output.carrier`, `prompt.1.content`.")
+    change: Literal["changed", "added", "removed"] = Field(
+        description="`added`: only in b; `removed`: only in a."
+    )
+    a: Any = None
+    b: Any = None
+
+
+class DiffSideOut(BaseModel):
+    id: str
+    workflow: str
+    workflow_version: str
+    spec_hash: str
+    status: RunStatus
+    error: str | None
+
+
+class StepSideOut(BaseModel):
+    seq: int
+    attempt: int
+    status: str
+
+
+class StepDiffOut(BaseModel):
+    index: int = Field(description="Position in the aligned list of visits.")
+    node: str
+    visit: int = Field(description="Which visit of the node (0: the first).")
+    same: bool
+    fields: list[str] = Field(description="What differs; `step`: only one run made this visit.")
+    a: StepSideOut | None = Field(description="The final attempt in run a; null: none.")
+    b: StepSideOut | None
+    attempts: dict[str, int] = Field(description="Attempts of this visit in each run.")
+    changes: list[ChangeOut]
+
+
+class DivergenceOut(BaseModel):
+    index: int
+    node: str
+    visit: int
+    fields: list[str]
+    summary: str
+
+
+class RunDiffOut(BaseModel):
+    """Two runs compared: steps aligned by node and visit, the first divergence."""
+
+    a: DiffSideOut
+    b: DiffSideOut
+    same_workflow: bool = Field(description="False: runs of different workflows, still compared.")
+    same_spec: bool = Field(description="Both pinned to the same spec (content hash).")
+    identical: bool = Field(description="Same steps, final output and status.")
+    first_divergence: DivergenceOut | None
+    input: list[ChangeOut] = Field(description="How the runs' inputs differ.")
+    output: list[ChangeOut] = Field(description="How the runs' final outputs differ.")
+    steps: list[StepDiffOut]
 
 
 class WorkflowRegister(BaseModel):

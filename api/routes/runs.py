@@ -8,6 +8,7 @@ from urllib.parse import unquote_to_bytes
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
+from agents.diff import diff_runs
 from agents.runner import get_run
 from agents.search import RunQuery, search_runs
 from agents.trace import load_trace
@@ -15,7 +16,7 @@ from api import registry, submissions
 from api.deps import PrincipalDep
 from api.errors import ERROR_RESPONSES
 from api.metrics import RUNS_SUBMITTED
-from api.schemas import RunCreate, RunOut, RunPage, RunSearchParams, StepOut
+from api.schemas import RunCreate, RunDiffOut, RunOut, RunPage, RunSearchParams, StepOut
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -88,3 +89,10 @@ def read_steps(run_id: str, principal: PrincipalDep) -> list[StepOut]:
     """The recorded trace of a run, in order."""
     get_run(run_id, tenant_id=principal.tenant_id)
     return [StepOut.of(s) for s in load_trace(run_id)]
+
+
+@router.get("/v1/runs/{run_id}/diff/{other_id}", response_model=RunDiffOut)
+def diff(run_id: str, other_id: str, principal: PrincipalDep) -> RunDiffOut:
+    """Compare two runs: steps aligned by node and visit, the first divergence, the outputs."""
+    result = diff_runs(run_id, other_id, tenant_id=principal.tenant_id)
+    return RunDiffOut.model_validate(result.to_json())

@@ -361,6 +361,25 @@ def runs_show(
     print_trace(steps, full=full)
 
 
+@runs_app.command("diff")
+@_user_errors
+def runs_diff(
+    run_a: Annotated[str, typer.Argument(help="A run id, or any unique start of one.")],
+    run_b: Annotated[str, typer.Argument(help="The run to compare it with.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diff as JSON.")] = False,
+) -> None:
+    """Compare two runs: steps aligned by node and visit, the first divergence, the outputs."""
+    from agents.diff import diff_runs
+    from agents.search import resolve_run
+    from forgeyard.app.console import print_diff
+
+    result = diff_runs(resolve_run(run_a).id, resolve_run(run_b).id)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, default=str) + "\n")
+        return
+    print_diff(result)
+
+
 @runs_app.command("resume")
 @_user_errors
 def runs_resume(

@@ -124,3 +124,23 @@ def test_show_approve_and_resume_take_a_unique_id_prefix(any_db):
     assert resumed.exit_code == 0, resumed.output
     shown = json.loads(cli.invoke(app, ["runs", "show", "abc2", "--json"]).output)
     assert shown["run"]["status"] == RunStatus.succeeded
+
+
+def test_runs_diff_prints_the_first_divergence_and_json(any_db, narrow_terminal):
+    a = record_desk_run({"a": 2}, carrier="MDOU")
+    b = record_desk_run({"a": 2}, carrier="MAEU")
+    same = record_desk_run({"a": 2}, carrier="MDOU")
+    shown = cli.invoke(app, ["runs", "diff", a.id[:12], b.id])
+    assert shown.exit_code == 0, shown.output
+    assert a.id in shown.output and b.id in shown.output
+    assert "first divergence at step 1: `choose` (visit 0) differs in completion, output" in (
+        shown.output
+    )
+    assert "~ output.carrier 'MDOU' → 'MAEU'" in shown.output.replace('"', "'")
+    as_json = json.loads(cli.invoke(app, ["runs", "diff", a.id, same.id, "--json"]).output)
+    assert as_json["identical"] is True and as_json["first_divergence"] is None
+    other = record_desk_run({"a": 2}, spec=desk_spec("desk2"))
+    flagged = cli.invoke(app, ["runs", "diff", a.id, other.id])
+    assert "runs of different workflows" in flagged.output
+    missing = cli.invoke(app, ["runs", "diff", a.id, "ffff"])
+    assert missing.exit_code == 2 and "No run `ffff`" in missing.output

@@ -199,3 +199,24 @@ def test_search_refuses_unknown_and_malformed_filters_naming_them(tenant):
     # A lone surrogate can only arrive as bad UTF-8; it is refused, not read as U+FFFD.
     bad = tenant.get("/v1/runs?where=input.a%3D%ED%A0%80")
     assert bad.status_code == 422 and bad.json()["problems"][0]["field"] == "query.where"
+
+
+def test_diff_of_two_runs(tenant):
+    same_a, same_b, big = tenant.submit({"a": 2}), tenant.submit({"a": 2}), tenant.submit({"a": 50})
+    for run in (same_a, same_b, big):
+        process_run(run["id"])
+    identical = tenant.get(f"/v1/runs/{same_a['id']}/diff/{same_b['id']}")
+    assert identical.status_code == 200, identical.text
+    body = identical.json()
+    assert body["identical"] and body["first_divergence"] is None and body["same_workflow"]
+    assert [s["node"] for s in body["steps"]] == ["add", "check", "pay", "gate", "done"]
+
+    different = tenant.get(f"/v1/runs/{same_a['id']}/diff/{big['id']}").json()
+    assert not different["identical"]
+    assert different["input"] == [{"path": "input.a", "change": "changed", "a": 2, "b": 50}]
+    first = different["first_divergence"]
+    assert (first["index"], first["node"], first["fields"]) == (0, "add", ["input", "output"])
+    assert different["steps"][-1]["node"] == "too_big" and different["steps"][-1]["a"] is None
+
+    missing = tenant.get(f"/v1/runs/{same_a['id']}/diff/nope")
+    assert missing.status_code == 404 and missing.json()["detail"] == "No run `nope`."
