@@ -12,7 +12,8 @@ import pytest
 
 from agents.diff import diff_runs
 from agents.runner import RunNotFound, execute_run, start_run
-from tests.support.runs import desk_spec, record_desk_run
+from agents.search import RunQuery, search_runs
+from tests.support.runs import desk_spec, record_booking, record_desk_run
 from tests.support.specs import spec_dict, to_yaml
 from workflows.loader import load_spec_text
 
@@ -158,3 +159,20 @@ def test_another_tenants_run_is_not_found(any_db: str) -> None:
         with pytest.raises(RunNotFound, match=f"No run `{theirs.id}`"):
             diff_runs(a, b, tenant_id="acme")
     assert diff_runs(mine.id, theirs.id).identical  # the operator sees both
+
+
+def test_logistics_runs_that_booked_different_quotes_diverge_at_choose(any_db: str) -> None:
+    first, second = record_booking(pick=0), record_booking(pick=1)
+    assert first.output["status"] == second.output["status"] == "booked"
+    assert first.output["quote_id"] != second.output["quote_id"]
+    diff = diff_runs(first.id, second.id)
+    divergence = diff.first_divergence
+    assert divergence is not None
+    assert (divergence.node, divergence.fields) == ("choose", ["completion", "output"])
+    assert any(c.path == "output.quote_id" for c in diff.output)
+    # ... and search finds each by what it booked.
+    booked = f"output.quote_id={second.output['quote_id']}"
+    found = search_runs(None, RunQuery.of(where=["input.request.origin=CNSHA", booked]))
+    assert [r.id for r in found.runs] == [second.id]
+    reached = search_runs(None, RunQuery.of(reached="book")).runs
+    assert [r.id for r in reached] == [second.id, first.id]

@@ -137,3 +137,34 @@ def set_times(run_id: str, *, created: datetime, finished: datetime | None = Non
         run.created_at = created
         run.finished_at = finished
         session.add(run)
+
+
+class QuotePicker:
+    """Stand-in model for the logistics example: takes the n-th eligible quote, confirms plainly."""
+
+    name = "quote-picker"
+    base_url = "http://127.0.0.1:9/v1"
+
+    def __init__(self, pick: int = 0) -> None:
+        self.pick = pick
+
+    def complete(self, messages: list[dict[str, Any]], schema: Any = None, **_: Any) -> ModelCall:
+        if schema is None:  # the confirmation
+            return ModelCall(model=self.name, messages=messages, text="Booked.", parsed="Booked.")
+        choices = schema["properties"]["quote_id"]["enum"]
+        parsed = {"quote_id": choices[min(self.pick, len(choices) - 1)]}
+        return ModelCall(model=self.name, messages=messages, text=json.dumps(parsed), parsed=parsed)
+
+
+def record_booking(pick: int = 0, tenant_id: str = "default") -> Run:
+    """A logistics run of the shipped structured input, the ``pick``-th quote booked."""
+    from workflows.catalog import EXAMPLES_DIR, resolve
+
+    run_input = json.loads((EXAMPLES_DIR / "logistics_booking/inputs/structured.json").read_text())
+    run = start_run(
+        resolve("logistics_booking"),
+        run_input,
+        config={"approval_threshold_usd": 10**9},
+        tenant_id=tenant_id,
+    )
+    return execute_run(run.id, model=QuotePicker(pick))  # type: ignore[arg-type]
