@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -154,7 +154,7 @@ class RunSearchParams(BaseModel):
     reached: str | None = Field(
         default=None, max_length=200, description="A step of this node was recorded."
     )
-    where: list[str] = Field(
+    where: list[Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=list,
         max_length=20,
         description="`input.PATH=VALUE` or `output.PATH=VALUE` (repeatable), e.g. "
