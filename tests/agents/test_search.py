@@ -238,3 +238,24 @@ def test_the_search_indexes_exist(any_db: str) -> None:
     assert steps["ix_steps_run_node"] == ["run_id", "node"]
     assert steps["ix_steps_adapter_run"] == ["adapter", "run_id"]
     assert steps["ix_steps_model_run"] == ["model", "run_id"]
+
+
+def test_migration_0005_goes_down_and_up_again(any_db: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from forgeyard.db import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", any_db)
+    cfg.attributes["configure_logger"] = False
+    get_engine().dispose()
+    command.downgrade(cfg, "0004")
+
+    def names() -> set[str]:
+        return {i["name"] for i in inspect(get_engine()).get_indexes("runs")}
+
+    assert "ix_runs_tenant_created" not in names() and "ix_runs_tenant_id" in names()
+    command.upgrade(cfg, "head")
+    assert "ix_runs_tenant_created" in names()
