@@ -27,6 +27,7 @@ from sqlmodel import select
 
 from agents.adapters import AdapterSource, BaseModelOnly
 from agents.compiler import compile_workflow, initial_state
+from agents.lineage import prepare
 from agents.model_client import ModelClient
 from agents.nodes import OUTPUT, NodeError, RunServices
 from agents.trace import StepRecorder, jsonable
@@ -222,7 +223,27 @@ def execute_run(
         adapters=dict(adapters or {}),
         reload_adapter=lambda name: source.reload(name, client.base_url),
     )
+    parent = get_run(run.parent_run_id) if run.parent_run_id else None
     _set_status(run.id, RunStatus.running, started=True)
+    with prepare(run, services, parent) as plan:
+        status, value = _invoke(run, loaded, plan.services, resume)
+    if status == RunStatus.waiting_approval:
+        return _set_status(run.id, status, pending=value)
+    if status == RunStatus.succeeded:
+        finished = _finish(run.id, status, output=value)
+    else:
+        finished = _finish(run.id, status, error=value)
+    result = plan.result(finished)
+    if result is not None:
+        # A replay or fork: how it compares with its source, next to how it was made.
+        finished = _set_replay(run.id, {**(finished.replay or {}), **result})
+    return finished
+
+
+def _invoke(
+    run: Run, loaded: LoadedSpec, services: RunServices, resume: dict[str, Any] | None
+) -> tuple[RunStatus, Any]:
+    """Run the graph until it ends or waits: (status, output | error | pending approval)."""
     graph_config: RunnableConfig = {
         "configurable": {"thread_id": run.id},
         "recursion_limit": MAX_STEPS,
@@ -236,29 +257,26 @@ def execute_run(
             elif snapshot.created_at is None:
                 graph_input = initial_state(loaded.spec, run.input, run.config)
             else:
-                # Resuming after a crash: continue from the last checkpoint.
+                # Resuming after a crash (or a fork from its copied checkpoint):
+                # continue from the last checkpoint.
                 graph_input = None
             graph.invoke(graph_input, graph_config, durability="sync")
             snapshot = graph.get_state(graph_config)
     except NodeError as exc:
-        return _finish(run.id, RunStatus.failed, error=str(exc))
+        return RunStatus.failed, str(exc)
     except GraphRecursionError:
-        return _finish(
-            run.id,
+        return (
             RunStatus.failed,
-            error=f"run exceeded {MAX_STEPS} steps: a loop that never reaches its exit?",
+            f"run exceeded {MAX_STEPS} steps: a loop that never reaches its exit?",
         )
     except Exception as exc:  # noqa: BLE001 - a run never ends with a bare traceback
-        return _finish(
-            run.id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}"
-        )
+        return RunStatus.failed, f"internal error: {type(exc).__name__}: {exc}"
 
     if snapshot.interrupts:
-        pending = snapshot.interrupts[0].value
-        return _set_status(run.id, RunStatus.waiting_approval, pending=jsonable(pending))
+        return RunStatus.waiting_approval, jsonable(snapshot.interrupts[0].value)
     if snapshot.next:
-        return _finish(run.id, RunStatus.failed, error=f"run stopped before {snapshot.next}")
-    return _finish(run.id, RunStatus.succeeded, output=jsonable(snapshot.values.get(OUTPUT)))
+        return RunStatus.failed, f"run stopped before {snapshot.next}"
+    return RunStatus.succeeded, jsonable(snapshot.values.get(OUTPUT))
 
 
 def decide(
@@ -307,6 +325,15 @@ def _set_status(
         if started and run.started_at is None:
             run.started_at = now
         run.updated_at = now
+        session.add(run)
+    return run
+
+
+def _set_replay(run_id: str, replay: dict[str, Any]) -> Run:
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        run.replay = replay
         session.add(run)
     return run
 
