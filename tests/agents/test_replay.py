@@ -96,7 +96,8 @@ def test_recorded_replays_are_identical_and_touch_nothing(any_db):
     assert tools.calls["test.add"] == adds + 4
     approved = [s for s in load_trace(replays[1].id) if s.node == "gate"]
     assert [s.status.value for s in approved] == ["ok"]  # the recorded decision, no waiting
-    assert approved[0].output == {"approved": True, "required": True, "by": "alice", "comment": "ok"}
+    decision = {"approved": True, "required": True, "by": "alice", "comment": "ok"}
+    assert approved[0].output == decision
 
 
 def test_a_changed_tool_is_reported_at_the_first_diverging_step(any_db, monkeypatch):
@@ -197,7 +198,8 @@ def test_bad_forks_and_replays_are_refused_and_create_nothing(any_db):
             ],
         )
     with pytest.raises(ReplayInvalid, match="input.a"):
-        create_fork(source.id, at_step=1, patch=[{"op": "replace", "path": "/input/a", "value": "x"}])
+        bad_input = [{"op": "replace", "path": "/input/a", "value": "x"}]
+        create_fork(source.id, at_step=1, patch=bad_input)
     with pytest.raises(RunNotFound):
         create_replay(source.id, tenant_id="someone-else")
     with pytest.raises(RunNotFound):
