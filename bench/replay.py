@@ -91,7 +91,7 @@ def part_a(runs: int, repeat: int) -> None:
         f"    recorded replay:            {median:8.2f} runs/s  ratio {median / anchor:.2f}"
         f"  (min {min(rates):.2f}, max {max(rates):.2f} over {repeat})"
     )
-    print(f"    identical: {identical}/{len(sources)}; completions at vLLM during replays: {during:g}")
+    print(f"    identical: {identical}/{len(sources)}; completions at vLLM during them: {during:g}")
 
 
 def _bulk_runs(tenant: str, count: int, spec_hash: str) -> None:
