@@ -79,7 +79,16 @@ class Comparison:
     @classmethod
     def of(cls, source: Run) -> Comparison:
         trace = load_trace(source.id)
-        expected = [s for s in trace if s.status == StepStatus.ok]
+        expected: list[Step] = []
+        for step in trace:
+            if step.status != StepStatus.ok:
+                continue
+            if expected and (expected[-1].node, expected[-1].visit) == (step.node, step.visit):
+                # The same visit completed twice: its worker died before the
+                # checkpoint, and the next one ran it again.  The later one counts.
+                expected[-1] = step
+            else:
+                expected.append(step)
         failure = None
         if source.status == RunStatus.failed and trace and trace[-1].status == StepStatus.error:
             failure = trace[-1]

@@ -238,3 +238,32 @@ def test_replay_recent_counts_identical_and_diverged(any_db, monkeypatch):
     summary = replay_recent("adder", last=10).to_json()
     assert (summary["replayed"], summary["identical"], summary["diverged"]) == (5, 1, 4)
     assert all(d["divergence"]["node"] == "add" for d in summary["diverged_replays"])
+
+
+def test_a_step_run_twice_after_a_crash_replays_identically(any_db):
+    loaded = load_spec_text(spec_yaml())
+    crashed = []
+
+    def die_once(step: Step) -> None:
+        if step.node == "check" and not crashed:
+            crashed.append(step)
+            raise RuntimeError("worker killed")  # after the step row, before the checkpoint
+
+    run = start_run(loaded, {"a": 2, "b": 1})
+    assert execute_run(run.id, on_step=die_once).status == RunStatus.failed
+    with session_scope() as s:  # what the sweeper and the next worker amount to
+        row = s.get(Run, run.id)
+        row.status, row.error, row.finished_at = RunStatus.running, None, None
+        s.add(row)
+    source = execute_run(run.id)
+    assert [s.node for s in load_trace(source.id)] == [
+        "add",
+        "check",
+        "check",
+        "pay",
+        "gate",
+        "done",
+    ]
+
+    replay = execute_run(create_replay(source.id).id)
+    assert replay.replay["result"] == "identical", replay.replay
