@@ -51,6 +51,7 @@ __all__ = [
     "SpecMissing",
     "create_fork",
     "create_replay",
+    "lineage",
     "replay_recent",
 ]
 
@@ -311,6 +312,27 @@ def create_fork(
     run_input = values["input"] if "input" in touched else source.input
     # The checkpoint is written first: a failed insert leaves only an unreachable thread.
     return _new_run(source, RunKind.fork, options, id=fork_id, input=run_input, **(fields or {}))
+
+
+def lineage(run_id: str, *, tenant_id: str | None = None) -> tuple[list[Run], list[Run]]:
+    """A run's ancestors (its source, that one's source, …; nearest first) and its
+    replays and forks (oldest first)."""
+    run = get_run(run_id, tenant_id=tenant_id)
+    ancestors: list[Run] = []
+    seen = {run.id}
+    while run.parent_run_id and run.parent_run_id not in seen:
+        run = get_run(run.parent_run_id)
+        seen.add(run.id)
+        ancestors.append(run)
+    with session_scope() as session:
+        children = list(
+            session.exec(
+                select(Run)
+                .where(Run.parent_run_id == run_id)
+                .order_by(col(Run.created_at), col(Run.id))
+            )
+        )
+    return ancestors, children
 
 
 # -- bulk ---------------------------------------------------------------------------

@@ -124,6 +124,7 @@ class RunOut(BaseModel):
         if run.status == RunStatus.waiting_approval:
             links |= {"approve": f"{base}/approve", "reject": f"{base}/reject"}
         links |= {"replay": f"{base}/replay", "fork": f"{base}/fork"}
+        links["lineage"] = f"{base}/lineage"
         if run.parent_run_id:
             links["parent"] = f"/v1/runs/{run.parent_run_id}"
         fields = set(cls.model_fields) - {"duration_seconds", "links"}
@@ -541,3 +542,10 @@ class BulkReplayOut(BaseModel):
     diverged_replays: list[dict[str, Any]] = Field(
         description="Each diverged replay: `replay_id`, `source_id`, `divergence`, `message`."
     )
+
+
+class LineageOut(BaseModel):
+    """Where a run comes from and what was made of it."""
+
+    ancestors: list[RunOut] = Field(description="Its source, that one's source, …; nearest first.")
+    children: list[RunOut] = Field(description="Its replays and forks, oldest first.")

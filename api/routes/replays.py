@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from agents.replay import create_fork, create_replay, replay_recent
+from agents.replay import create_fork, create_replay, lineage, replay_recent
 from api import registry
 from api.deps import PrincipalDep
 from api.errors import ERROR_RESPONSES
-from api.schemas import BulkReplayCreate, BulkReplayOut, ForkCreate, ReplayCreate, RunOut
+from api.schemas import (
+    BulkReplayCreate,
+    BulkReplayOut,
+    ForkCreate,
+    LineageOut,
+    ReplayCreate,
+    RunOut,
+)
 from forgeyard.models import utcnow
 from worker.runs import enqueue
 
@@ -51,6 +58,15 @@ def fork(run_id: str, body: ForkCreate, principal: PrincipalDep, response: Respo
     )
     _accepted(run.id, response)
     return RunOut.of(run)
+
+
+@router.get("/v1/runs/{run_id}/lineage", response_model=LineageOut)
+def read_lineage(run_id: str, principal: PrincipalDep) -> LineageOut:
+    """The runs this one replays or forks (nearest first), and its own replays and forks."""
+    ancestors, children = lineage(run_id, tenant_id=principal.tenant_id)
+    return LineageOut(
+        ancestors=[RunOut.of(r) for r in ancestors], children=[RunOut.of(r) for r in children]
+    )
 
 
 @router.post("/v1/workflows/{name}/replays", response_model=BulkReplayOut)

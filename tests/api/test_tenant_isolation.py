@@ -19,6 +19,7 @@ RUN_ENDPOINTS = [
     ("POST", "/v1/runs/{id}/cancel"),
     ("GET", "/v1/runs/{id}/labels"),
     ("POST", "/v1/runs/{id}/replay"),
+    ("GET", "/v1/runs/{id}/lineage"),
 ]
 TRAINING_JOB_ENDPOINTS = [
     ("GET", "/v1/training-jobs/{id}"),

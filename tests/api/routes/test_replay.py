@@ -116,3 +116,22 @@ def test_bad_requests_are_4xx_naming_the_field_and_create_nothing(tenant, tenant
     process_run(waiting)
     assert tenant.post(f"/v1/runs/{waiting}/replay", json={}).status_code == 409
     assert _count(Run) == before + 1  # the waiting run only
+
+
+def test_lineage_lists_the_source_chain_and_the_replays_and_forks(tenant, tenant_factory):
+    source = _finished_run(tenant, {"a": 2, "b": 1})
+    replay = tenant.post(f"/v1/runs/{source}/replay", json={}).json()["id"]
+    fork = tenant.post(f"/v1/runs/{source}/fork", json={"at_step": 1}).json()["id"]
+    process_run(fork)
+    fork_of_fork = tenant.post(f"/v1/runs/{fork}/fork", json={"at_step": 1}).json()["id"]
+
+    body = tenant.get(f"/v1/runs/{source}/lineage").json()
+    assert body["ancestors"] == []
+    assert [(r["id"], r["kind"]) for r in body["children"]] == [
+        (replay, "replay_recorded"),
+        (fork, "fork"),
+    ]
+    body = tenant.get(f"/v1/runs/{fork_of_fork}/lineage").json()
+    assert [r["id"] for r in body["ancestors"]] == [fork, source]
+    assert body["children"] == []
+    assert tenant_factory().get(f"/v1/runs/{source}/lineage").status_code == 404
