@@ -41,6 +41,7 @@ from agents.model_client import ModelCall
 from agents.nodes import NodeError, RunServices
 from agents.sandbox import SandboxDatabase
 from agents.trace import StepRecorder, jsonable, load_trace
+from forgeyard.leases import Lease
 from forgeyard.models import Run, RunKind, RunStatus, Step, StepStatus
 
 __all__ = ["Comparison", "Plan", "ReplayDiverged", "prepare"]
@@ -144,29 +145,29 @@ class Comparison:
         self.position += 1
         return found
 
-    def result(self, run: Run) -> dict[str, Any]:
+    def result(self, status: RunStatus, error: str | None) -> dict[str, Any]:
         """``identical`` or ``diverged`` (with where and what) for the finished replay."""
         if self.divergence is None and self.next() is not None:
             rest = self.next()
             assert rest is not None
             self.diverge(rest.node, rest.visit, "end", _brief(rest), None)
-        if self.divergence is None and self.failure is not None and run.error != self.failure.error:
+        if self.divergence is None and self.failure is not None and error != self.failure.error:
             self.divergence = {
                 "step": self.failure.seq,
                 "node": self.failure.node,
                 "visit": self.failure.visit,
                 "what": "error",
                 "recorded": self.failure.error,
-                "replayed": run.error,
+                "replayed": error,
             }
-        if self.divergence is None and self.failure is None and run.status != RunStatus.succeeded:
+        if self.divergence is None and self.failure is None and status != RunStatus.succeeded:
             self.divergence = {
                 "step": None,
                 "node": None,
                 "visit": None,
                 "what": "status",
                 "recorded": RunStatus.succeeded.value,
-                "replayed": run.status.value if run.status else None,
+                "replayed": status.value,
             }
         compared = min(self.position, len(self.expected))
         if self.divergence is None:
@@ -184,8 +185,9 @@ class ComparingRecorder(StepRecorder):
         *,
         stop_at_divergence: bool,
         on_step: Callable[[Step], None] | None = None,
+        fence: Lease | None = None,
     ) -> None:
-        super().__init__(run_id, on_step=on_step)
+        super().__init__(run_id, on_step=on_step, fence=fence)
         self.comparison = comparison
         self.stop = stop_at_divergence
         # A replay resumed after its worker died: its steps so far were compared.
@@ -327,21 +329,24 @@ class Plan:
     services: RunServices
     comparison: Comparison | None = None
 
-    def result(self, run: Run) -> dict[str, Any] | None:
-        """What goes into ``run.replay["result"]`` once the run has finished."""
+    def result(self, status: RunStatus, error: str | None) -> dict[str, Any] | None:
+        """What goes into the run's ``replay`` once it has finished so."""
         if self.comparison is None:
             return None
-        return self.comparison.result(run)
+        return self.comparison.result(status, error)
 
 
 @contextmanager
-def prepare(run: Run, services: RunServices, source: Run | None) -> Iterator[Plan]:
+def prepare(
+    run: Run, services: RunServices, source: Run | None, *, fence: Lease | None = None
+) -> Iterator[Plan]:
     """The services for ``run`` by its kind; a sandbox lives as long as the block.
 
     Args:
         run: The run about to execute.
         services: What a normal run of it would use (model, recorder, adapters).
         source: The run it replays or forks (``run.parent_run_id``), or None.
+        fence: The run's lease, which the replay's recorder writes under too.
     """
     kind = RunKind(run.kind)
     options = run.replay or {}
@@ -355,7 +360,11 @@ def prepare(run: Run, services: RunServices, source: Run | None) -> Iterator[Pla
                 services,
                 model=_NoModel(),  # type: ignore[arg-type]  # duck-typed: nodes call complete
                 recorder=ComparingRecorder(
-                    run.id, comparison, stop_at_divergence=True, on_step=services.recorder.on_step
+                    run.id,
+                    comparison,
+                    stop_at_divergence=True,
+                    on_step=services.recorder.on_step,
+                    fence=fence,
                 ),
                 ledger=_NoLedger(),
                 answers=RecordedAnswers(comparison, strict=True),
@@ -376,7 +385,11 @@ def prepare(run: Run, services: RunServices, source: Run | None) -> Iterator[Pla
                 changed |= {"adapter": served, "adapters": {}}
             compared = Comparison.of(source)
             changed["recorder"] = ComparingRecorder(
-                run.id, compared, stop_at_divergence=False, on_step=services.recorder.on_step
+                run.id,
+                compared,
+                stop_at_divergence=False,
+                on_step=services.recorder.on_step,
+                fence=fence,
             )
             changed["answers"] = RecordedAnswers(compared, strict=False)
         yield Plan(replace(services, **changed), compared)

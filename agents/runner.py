@@ -27,14 +27,17 @@ from sqlmodel import select
 
 from agents.adapters import AdapterSource, BaseModelOnly
 from agents.compiler import compile_workflow, initial_state
+from agents.effects import EffectsLedger
 from agents.lineage import prepare
 from agents.model_client import ModelClient
-from agents.nodes import OUTPUT, NodeError, RunServices
+from agents.nodes import OUTPUT, VISITS, NodeError, RunServices
 from agents.trace import StepRecorder, jsonable
 from forgeyard.checkpoints import open_checkpointer
 from forgeyard.db import session_scope
-from forgeyard.models import Run, RunStatus, Step, WorkflowSpecRecord, utcnow
+from forgeyard.leases import Lease, LeaseLost
+from forgeyard.models import Run, RunStatus, Step, StepStatus, WorkflowSpecRecord, utcnow
 from workflows.loader import LoadedSpec, load_spec_text
+from workflows.spec import config_problems
 
 __all__ = [
     "InputInvalid",
@@ -113,11 +116,10 @@ def start_run(
     insert, so a unique-constraint violation leaves no run behind.
     """
     validate_input(loaded, run_input)
-    unknown = sorted(set(config or {}) - set(loaded.spec.config))
-    if unknown:
+    wrong = config_problems(loaded.spec, config or {})
+    if wrong:
         raise InputInvalid(
-            loaded.spec.name,
-            [InputProblem(f"config.{k}", "not a config key of this workflow") for k in unknown],
+            loaded.spec.name, [InputProblem(f"config.{key}", message) for key, message in wrong]
         )
     save_spec(loaded)
     with session_scope() as session:
@@ -194,6 +196,7 @@ def execute_run(
     adapter_source: AdapterSource | None = None,
     on_step: Callable[[Step], None] | None = None,
     resume: dict[str, Any] | None = None,
+    fence: Lease | None = None,
 ) -> Run:
     """Run (or continue) ``run_id`` until it finishes or waits for an approval.
 
@@ -205,6 +208,12 @@ def execute_run(
     (every llm node); with neither given, what ``adapter_source`` names for the
     run's tenant and workflow (workers pass the adapter registry), else the
     base model.
+
+    ``fence`` is the run's lease (workers pass it): every step, checkpoint,
+    effect and status write is then conditional on it, and
+    :class:`~forgeyard.leases.LeaseLost` propagates once it is lost.  A lease
+    taken over from a worker that died or froze gets one ``abandoned`` step
+    for the node that worker was in.
     """
     run = get_run(run_id)
     if run.status.finished or (run.status == RunStatus.waiting_approval and resume is None):
@@ -214,34 +223,35 @@ def execute_run(
     source = adapter_source or BaseModelOnly()
     if adapters is None and adapter is None:
         adapters = source.active(run.tenant_id, run.workflow)
-    recorder = StepRecorder(run.id, on_step=on_step)
+    recorder = StepRecorder(run.id, on_step=on_step, fence=fence)
     services = RunServices(
         run_id=run.id,
         model=client,
         recorder=recorder,
+        ledger=EffectsLedger(fence=fence),
         adapter=adapter,
         adapters=dict(adapters or {}),
         reload_adapter=lambda name: source.reload(name, client.base_url),
     )
     parent = get_run(run.parent_run_id) if run.parent_run_id else None
-    _set_status(run.id, RunStatus.running, started=True)
-    with prepare(run, services, parent) as plan:
-        status, value = _invoke(run, loaded, plan.services, resume)
+    _set_status(run.id, RunStatus.running, started=True, fence=fence)
+    with prepare(run, services, parent, fence=fence) as plan:
+        status, value = _invoke(run, loaded, plan.services, resume, fence)
     if status == RunStatus.waiting_approval:
-        return _set_status(run.id, status, pending=value)
-    if status == RunStatus.succeeded:
-        finished = _finish(run.id, status, output=value)
-    else:
-        finished = _finish(run.id, status, error=value)
-    result = plan.result(finished)
-    if result is not None:
-        # A replay or fork: how it compares with its source, next to how it was made.
-        finished = _set_replay(run.id, {**(finished.replay or {}), **result})
-    return finished
+        return _set_status(run.id, status, pending=value, fence=fence)
+    output, error = (value, None) if status == RunStatus.succeeded else (None, value)
+    # A replay or fork: how it compares with its source, next to how it was made.
+    result = plan.result(status, error)
+    replay = {**(run.replay or {}), **result} if result is not None else None
+    return _finish(run.id, status, output=output, error=error, replay=replay, fence=fence)
 
 
 def _invoke(
-    run: Run, loaded: LoadedSpec, services: RunServices, resume: dict[str, Any] | None
+    run: Run,
+    loaded: LoadedSpec,
+    services: RunServices,
+    resume: dict[str, Any] | None,
+    fence: Lease | None,
 ) -> tuple[RunStatus, Any]:
     """Run the graph until it ends or waits: (status, output | error | pending approval)."""
     graph_config: RunnableConfig = {
@@ -249,9 +259,11 @@ def _invoke(
         "recursion_limit": MAX_STEPS,
     }
     try:
-        with open_checkpointer() as checkpointer:
+        with open_checkpointer(before_write=fence.check if fence else None) as checkpointer:
             graph = compile_workflow(loaded.spec, services, checkpointer)
             snapshot = graph.get_state(graph_config)
+            if fence is not None and fence.previous_owner is not None:
+                _mark_abandoned(services.recorder, loaded, snapshot, fence)
             if resume is not None:
                 graph_input: Any = Command(resume=resume)
             elif snapshot.created_at is None:
@@ -262,6 +274,8 @@ def _invoke(
                 graph_input = None
             graph.invoke(graph_input, graph_config, durability="sync")
             snapshot = graph.get_state(graph_config)
+    except LeaseLost:
+        raise  # another worker owns the run now: this one writes nothing more
     except NodeError as exc:
         return RunStatus.failed, str(exc)
     except GraphRecursionError:
@@ -277,6 +291,27 @@ def _invoke(
     if snapshot.next:
         return RunStatus.failed, f"run stopped before {snapshot.next}"
     return RunStatus.succeeded, jsonable(snapshot.values.get(OUTPUT))
+
+
+def _mark_abandoned(
+    recorder: StepRecorder, loaded: LoadedSpec, snapshot: Any, fence: Lease
+) -> None:
+    # The previous holder's lease expired with the run unfinished: it was in
+    # (or about to start) the node after the last checkpoint.  Its own writes
+    # are fenced off, so the trace shows its try once, here.
+    node = snapshot.next[0] if snapshot.next else loaded.spec.start
+    visit = (snapshot.values or {}).get(VISITS, {}).get(node, 0)
+    now = utcnow()
+    recorder.record(
+        node=node,
+        kind=loaded.spec.nodes[node].kind,
+        visit=visit,
+        attempt=recorder.attempt(node, visit),
+        status=StepStatus.abandoned,
+        started_at=now,
+        error=f"worker {fence.previous_owner} lost the run's lease (epoch {fence.epoch - 1}) "
+        f"here; taken over by {fence.owner} (epoch {fence.epoch})",
+    )
 
 
 def decide(
@@ -313,8 +348,11 @@ def _set_status(
     *,
     started: bool = False,
     pending: dict[str, Any] | None = None,
+    fence: Lease | None = None,
 ) -> Run:
     with session_scope() as session:
+        if fence is not None:
+            fence.hold(session)
         run = session.get(Run, run_id)
         assert run is not None
         if run.status == RunStatus.cancelled:
@@ -329,23 +367,18 @@ def _set_status(
     return run
 
 
-def _set_replay(run_id: str, replay: dict[str, Any]) -> Run:
-    with session_scope() as session:
-        run = session.get(Run, run_id)
-        assert run is not None
-        run.replay = replay
-        session.add(run)
-    return run
-
-
 def _finish(
     run_id: str,
     status: RunStatus,
     *,
     output: dict[str, Any] | None = None,
     error: str | None = None,
+    replay: dict[str, Any] | None = None,
+    fence: Lease | None = None,
 ) -> Run:
     with session_scope() as session:
+        if fence is not None:
+            fence.hold(session)
         run = session.get(Run, run_id)
         assert run is not None
         if run.status == RunStatus.cancelled:
@@ -353,6 +386,8 @@ def _finish(
         run.status = status
         run.output = output
         run.error = error
+        if replay is not None:
+            run.replay = replay
         run.pending_approval = None
         run.finished_at = run.updated_at = utcnow()
         session.add(run)

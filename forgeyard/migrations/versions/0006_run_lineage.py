@@ -1,7 +1,7 @@
 """run lineage: replays and forks are runs linked to their source
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0009
 Create Date: 2026-12-01
 
 Existing runs become ``kind = 'run'`` (server default) with no parent.  Also
@@ -15,8 +15,8 @@ import sqlmodel
 from alembic import op
 
 revision = "0006"
-# The lead sets this to "0005" when merging (0005 is added on another branch).
-down_revision = "0004"
+# After main's newest (0009) at the time of writing; set to the head of the day when merging.
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

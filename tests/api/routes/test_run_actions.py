@@ -20,6 +20,7 @@ def _waiting_run(tenant) -> str:  # type: ignore[no-untyped-def]
 
 def test_approve_is_recorded_in_the_trace_and_the_run_finishes(tenant):
     run_id = _waiting_run(tenant)
+    # `by` is what the caller claims; the recorded approver is the key's principal.
     response = tenant.post(f"/v1/runs/{run_id}/approve", json={"by": "alice", "comment": "ok"})
     assert response.status_code == 202 and response.json()["status"] == "queued"
     # A second decision while the first is pending is refused.
@@ -31,21 +32,21 @@ def test_approve_is_recorded_in_the_trace_and_the_run_finishes(tenant):
     assert gate[-1]["output"] == {
         "approved": True,
         "required": True,
-        "by": "alice",
+        "by": "tests",
         "comment": "ok",
     }
     with session_scope() as s:
         assert len(list(s.exec(select(Effect).where(Effect.run_id == run_id)))) == 1
 
 
-def test_reject_takes_the_reject_path_and_defaults_who_to_the_key(tenant):
+def test_reject_takes_the_reject_path_and_records_the_key_as_who(tenant):
     run_id = _waiting_run(tenant)
     assert tenant.post(f"/v1/runs/{run_id}/reject").status_code == 202
     process_run(run_id)
     run = tenant.get(f"/v1/runs/{run_id}").json()
     assert run["output"] == {"end": "too_big", "rejected": 7}
     gate = [s for s in tenant.get(f"/v1/runs/{run_id}/steps").json() if s["node"] == "gate"]
-    assert gate[-1]["output"]["by"] == f"api-key:{tenant.key_id}"
+    assert gate[-1]["output"]["by"] == "tests"  # the key's name
 
 
 def test_approve_a_run_that_is_not_waiting_is_409(tenant):
