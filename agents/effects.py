@@ -33,7 +33,14 @@ from forgeyard.leases import Lease
 from forgeyard.models import Effect, EffectStatus, utcnow
 from workflows.tools import Tool, ToolContext
 
-__all__ = ["EffectsLedger", "NotJSONError", "ensure_json", "idempotency_key"]
+__all__ = [
+    "EffectsLedger",
+    "NotJSONError",
+    "cancelled_output",
+    "committed_effects",
+    "ensure_json",
+    "idempotency_key",
+]
 
 
 class NotJSONError(TypeError):
@@ -53,6 +60,35 @@ def ensure_json(tool: str, value: Any) -> None:
 
 def idempotency_key(run_id: str, node: str, call_index: int) -> str:
     return f"{run_id}:{node}:{call_index}"
+
+
+def committed_effects(session: Session, run_id: str) -> list[dict[str, Any]]:
+    """The run's side effects that happened (``done`` in the ledger), in order."""
+    rows = session.exec(
+        select(Effect)
+        .where(Effect.run_id == run_id, Effect.status == EffectStatus.done)
+        .order_by(Effect.id)  # type: ignore[arg-type]
+    )
+    return [
+        {
+            "node": row.node,
+            "tool": row.tool,
+            "idempotency_key": row.idempotency_key,
+            "response": row.response,
+            "completed_at": row.completed_at.isoformat() if row.completed_at else None,
+        }
+        for row in rows
+    ]
+
+
+def cancelled_output(session: Session, run_id: str) -> dict[str, Any]:
+    """The output of a cancelled run: that it was cancelled and every effect it had made.
+
+    Cancelling cannot undo an effect (a booking stays booked), so a cancelled
+    run reports what was done — e.g. the booking reference — rather than an
+    empty output.
+    """
+    return {"cancelled": True, "effects": committed_effects(session, run_id)}
 
 
 class EffectsLedger:

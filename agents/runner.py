@@ -23,11 +23,10 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from agents.adapters import AdapterSource, BaseModelOnly
 from agents.compiler import compile_workflow, initial_state
-from agents.effects import EffectsLedger
+from agents.effects import EffectsLedger, cancelled_output
 from agents.lineage import prepare
 from agents.model_client import ModelClient
 from agents.nodes import OUTPUT, VISITS, NodeError, RunServices
@@ -47,7 +46,6 @@ __all__ = [
     "decide",
     "execute_run",
     "get_run",
-    "list_runs",
     "save_spec",
     "start_run",
     "validate_input",
@@ -162,14 +160,6 @@ def get_run(run_id: str, *, tenant_id: str | None = None) -> Run:
     if run is None or (tenant_id is not None and run.tenant_id != tenant_id):
         raise RunNotFound(f"No run `{run_id}`.")
     return run
-
-
-def list_runs(*, limit: int = 50, tenant_id: str | None = None) -> list[Run]:
-    with session_scope() as session:
-        query = select(Run).order_by(Run.created_at.desc()).limit(limit)  # type: ignore[attr-defined]
-        if tenant_id is not None:
-            query = query.where(Run.tenant_id == tenant_id)
-        return list(session.exec(query))
 
 
 def pinned_spec(run: Run) -> LoadedSpec:
@@ -356,7 +346,11 @@ def _set_status(
         run = session.get(Run, run_id)
         assert run is not None
         if run.status == RunStatus.cancelled:
-            return run  # a cancelled run stays cancelled, whatever its worker was doing
+            # A cancelled run stays cancelled, whatever its worker was doing; an
+            # effect its last step made after the cancel is reported too.
+            run.output = cancelled_output(session, run_id)
+            session.add(run)
+            return run
         run.status = status
         run.pending_approval = pending
         now = utcnow()
@@ -382,6 +376,8 @@ def _finish(
         run = session.get(Run, run_id)
         assert run is not None
         if run.status == RunStatus.cancelled:
+            run.output = cancelled_output(session, run_id)
+            session.add(run)
             return run
         run.status = status
         run.output = output

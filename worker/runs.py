@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
+from agents.effects import cancelled_output
 from agents.runner import RunNotFound, RunStateError, execute_run, get_run
 from forgeyard import leases
 from forgeyard.db import session_scope
@@ -212,12 +213,18 @@ def queue_decision(
 def cancel_run(run_id: str, *, tenant_id: str, by: str) -> Run:
     """Cancel an unfinished run; a worker executing it stops after its current step.
 
+    A cancel cannot undo what the run already did: its output lists every side
+    effect committed so far (``{"cancelled": true, "effects": [...]}``, each with
+    the tool's response, e.g. a booking reference), and the worker adds one its
+    current step commits before it stops.
+
     Raises:
         RunNotFound: no such run for this tenant.
         RunStateError: the run has already finished.
     """
     now = utcnow()
     with session_scope() as session:
+        output = cancelled_output(session, run_id)
         result = session.exec(  # type: ignore[call-overload]
             update(Run)
             .where(
@@ -228,6 +235,7 @@ def cancel_run(run_id: str, *, tenant_id: str, by: str) -> Run:
             .values(
                 status=RunStatus.cancelled,
                 error=f"cancelled by {by}",
+                output=output,
                 pending_approval=None,
                 finished_at=now,
                 updated_at=now,

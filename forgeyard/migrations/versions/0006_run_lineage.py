@@ -4,8 +4,7 @@ Revision ID: 0006
 Revises: 0009
 Create Date: 2026-12-01
 
-Existing runs become ``kind = 'run'`` (server default) with no parent.  Also
-an index for the run list's order, (tenant_id, created_at, id).
+Existing runs become ``kind = 'run'`` (server default) with no parent.
 """
 
 from __future__ import annotations
@@ -37,15 +36,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("replay", sa.JSON(), nullable=True))
         batch_op.create_index(batch_op.f("ix_runs_parent_run_id"), ["parent_run_id"], unique=False)
         batch_op.create_foreign_key("fk_runs_parent_run_id", "runs", ["parent_run_id"], ["id"])
-        # The run list's order: a tenant's newest first (cursor on created_at, id).
-        batch_op.create_index(
-            "ix_runs_tenant_created", ["tenant_id", "created_at", "id"], unique=False
-        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.drop_index("ix_runs_tenant_created")
         batch_op.drop_constraint("fk_runs_parent_run_id", type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_runs_parent_run_id"))
         batch_op.drop_column("replay")

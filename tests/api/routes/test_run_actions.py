@@ -70,5 +70,45 @@ def test_cancel_queued_run_then_worker_does_nothing_and_cancel_again_is_409(tena
 
 def test_cancel_a_waiting_run(tenant):
     run_id = _waiting_run(tenant)
-    assert tenant.post(f"/v1/runs/{run_id}/cancel").json()["status"] == "cancelled"
+    cancelled = tenant.post(f"/v1/runs/{run_id}/cancel").json()
+    assert cancelled["status"] == "cancelled"
     assert tenant.post(f"/v1/runs/{run_id}/approve").status_code == 409
+    # It had already paid: cancelling cannot undo that, so the output says so.
+    (effect,) = cancelled["output"]["effects"]
+    assert cancelled["output"]["cancelled"] is True
+    assert effect["node"] == "pay" and effect["tool"] == "test.charge"
+    assert effect["response"] == {"charged": 7, "key": f"{run_id}:pay:0"}
+    assert effect["idempotency_key"] == f"{run_id}:pay:0"
+
+
+def test_a_cancel_during_a_side_effect_reports_the_effect(tenant, monkeypatch):
+    # The cancel arrives while `pay` is doing its effect: the run ends cancelled,
+    # and the effect that step committed is in the output, not lost.
+    import dataclasses
+    import functools
+
+    from worker.runs import cancel_run
+    from workflows.tools import registry
+
+    charge = registry.get("test.charge")
+
+    @functools.wraps(charge.fn)  # the same arguments, for the spec's check
+    def charge_while_cancelled(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = charge.fn(*args, **kwargs)
+        cancel_run(kwargs["ctx"].run_id, tenant_id=tenant.id, by="ops")
+        return result
+
+    patched = dataclasses.replace(charge, fn=charge_while_cancelled)
+    monkeypatch.setitem(registry._tools, "test.charge", patched)
+    run_id = tenant.submit({"a": 3})["id"]
+    process_run(run_id)
+    run = tenant.get(f"/v1/runs/{run_id}").json()
+    assert run["status"] == "cancelled" and run["error"] == "cancelled by ops"
+    assert [e["node"] for e in run["output"]["effects"]] == ["pay"]
+    assert run["output"]["effects"][0]["response"]["charged"] == 3
+
+
+def test_cancelling_a_run_with_no_effect_says_none_were_made(tenant):
+    run_id = tenant.submit({"a": 1})["id"]
+    run = tenant.post(f"/v1/runs/{run_id}/cancel").json()
+    assert run["output"] == {"cancelled": True, "effects": []}
