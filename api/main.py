@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api import errors
+from api.console import create_console
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics
 from api.routes import (
@@ -46,6 +47,7 @@ def create_app() -> FastAPI:
         adapters,
     ):
         app.include_router(module.router)
+    app.mount("/ui", create_console(), name="console")
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_request_body_bytes)
     app.add_middleware(RequestMetrics)
     return app

@@ -1,0 +1,134 @@
+"""Console login: API key → signed session cookie; CSRF on forms; expiry; tenant isolation."""
+
+from __future__ import annotations
+
+import time
+
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from api.console import session as sessions
+from forgeyard.settings import get_settings
+from forgeyard.tenants import revoke_key
+from tests.support.console import csrf_of, login
+from tests.support.service import new_client
+
+
+def test_login_sets_a_strict_httponly_session_and_shows_the_tenants_runs(tenant):
+    run = tenant.submit({"a": 1, "b": 2})
+    form = tenant.client.get("/ui/login")
+    answer = tenant.client.post(
+        "/ui/login",
+        data={"api_key": tenant.token, "csrf": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{sessions.COOKIE}=")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui" in cookie
+    page = tenant.client.get("/ui/runs")
+    assert page.status_code == 200
+    assert run["id"] in page.text and f"tenant <b>{tenant.id}</b>" in page.text
+
+
+def test_a_wrong_key_is_refused_with_the_reason(client):
+    form = client.get("/ui/login")
+    answer = client.post("/ui/login", data={"api_key": "fy_nope_nope", "csrf": csrf_of(form.text)})
+    assert answer.status_code == 401
+    assert "Unknown API key." in answer.text
+    assert client.get("/ui/runs", follow_redirects=False).status_code == 303
+
+
+def test_pages_need_a_login_and_say_when_a_session_ended(client):
+    first = client.get("/ui/runs", follow_redirects=False)
+    assert (first.status_code, first.headers["location"]) == (303, "/ui/login")
+    client.cookies.set(sessions.COOKIE, "forged.value.here", path="/ui")
+    forged = client.get("/ui/runs", follow_redirects=False)
+    assert (forged.status_code, forged.headers["location"]) == (303, "/ui/login?expired=1")
+    assert "Your session has ended" in client.get("/ui/login?expired=1").text
+
+
+class _NineHoursAgo(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(time.time()) - 9 * 3600
+
+
+def test_an_expired_session_goes_back_to_the_login(tenant):
+    login(tenant.client, tenant.token)
+    old = URLSafeTimedSerializer(
+        get_settings().console_secret, salt=sessions._SALT, signer=_NineHoursAgo
+    )
+    # The same cookie, signed now, is accepted: only its age differs.
+    fresh = URLSafeTimedSerializer(get_settings().console_secret, salt=sessions._SALT)
+    tenant.client.cookies.clear()
+    tenant.client.cookies.set(
+        sessions.COOKIE, fresh.dumps(["c", tenant.id, tenant.key_id]), path="/ui"
+    )
+    assert tenant.client.get("/ui/runs", follow_redirects=False).status_code == 200
+    tenant.client.cookies.clear()
+    tenant.client.cookies.set(
+        sessions.COOKIE, old.dumps(["c", tenant.id, tenant.key_id]), path="/ui"
+    )
+    answer = tenant.client.get("/ui/runs", follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login?expired=1")
+
+
+def test_a_session_signed_with_another_secret_is_refused(tenant):
+    other = URLSafeTimedSerializer("not-the-secret", salt=sessions._SALT)
+    tenant.client.cookies.set(
+        sessions.COOKIE, other.dumps(["c", tenant.id, tenant.key_id]), path="/ui"
+    )
+    assert tenant.client.get("/ui/runs", follow_redirects=False).status_code == 303
+
+
+def test_a_revoked_key_ends_its_sessions(tenant):
+    login(tenant.client, tenant.token)
+    revoke_key(tenant.key_id)
+    answer = tenant.client.get("/ui/runs", follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login?expired=1")
+
+
+def test_forms_without_this_sessions_csrf_token_are_refused(tenant):
+    form = tenant.client.get("/ui/login")
+    missing = tenant.client.post("/ui/login", data={"api_key": tenant.token})
+    assert missing.status_code == 403 and "CSRF token" in missing.text
+    csrf = login(tenant.client, tenant.token)
+    assert csrf != csrf_of(form.text)  # logging in rotates the token
+    forged = tenant.client.post("/ui/logout", data={"csrf": csrf_of(form.text)})
+    assert forged.status_code == 403
+    assert tenant.client.get("/ui/runs").status_code == 200  # still logged in
+    # Another browser's session and token do not combine with this one's cookie.
+    with new_client() as other:
+        other_csrf = login(other, tenant.token)
+    assert tenant.client.post("/ui/logout", data={"csrf": other_csrf}).status_code == 403
+
+
+def test_logout_ends_the_session(tenant):
+    csrf = login(tenant.client, tenant.token)
+    answer = tenant.client.post("/ui/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login")
+    assert tenant.client.get("/ui/runs", follow_redirects=False).status_code == 303
+
+
+def test_another_tenants_run_is_not_found(tenant, tenant_factory):
+    other = tenant_factory()
+    other.register()
+    theirs = other.submit({"a": 1, "b": 2})
+    login(tenant.client, tenant.token)
+    answer = tenant.client.get(f"/ui/runs/{theirs['id']}")
+    assert answer.status_code == 404
+    assert f"No run `{theirs['id']}`" in answer.text
+    assert theirs["id"] not in tenant.client.get("/ui/runs").text
+
+
+def test_placeholder_console_secret_is_refused_outside_development(monkeypatch):
+    monkeypatch.setenv("FORGEYARD_ENVIRONMENT", "production")
+    monkeypatch.setenv("FORGEYARD_WEBHOOK_SECRET", "a-real-one")
+    get_settings.cache_clear()
+    try:
+        get_settings()
+    except ValueError as exc:
+        assert "FORGEYARD_CONSOLE_SECRET" in str(exc)
+    else:
+        raise AssertionError("a placeholder console secret was accepted")
+    finally:
+        get_settings.cache_clear()
