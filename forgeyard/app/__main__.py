@@ -1,3 +1,0 @@
-from forgeyard.app.cli import main
-
-main()
