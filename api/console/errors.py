@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -20,10 +21,12 @@ def error_page(request: Request, code: int, title: str, detail: str) -> HTMLResp
     return page(request, "error.html.jinja", status_code=code, title=title, detail=detail)
 
 
-async def _login_required(_request: Request, exc: Exception) -> Response:
+async def _login_required(request: Request, exc: Exception) -> Response:
     # 303: a POST with an expired session must not be replayed against the login form.
-    ended = isinstance(exc, LoginRequired) and exc.ended
-    return RedirectResponse(f"{PREFIX}/login{'?expired=1' if ended else ''}", 303)
+    query = {"expired": "1"} if isinstance(exc, LoginRequired) and exc.ended else {}
+    if request.method == "GET":  # back to the page asked for once logged in
+        query["next"] = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"{PREFIX}/login" + (f"?{urlencode(query)}" if query else ""), 303)
 
 
 async def _csrf_failed(request: Request, _exc: Exception) -> Response:

@@ -40,10 +40,11 @@ def test_a_wrong_key_is_refused_with_the_reason(client):
 
 def test_pages_need_a_login_and_say_when_a_session_ended(client):
     first = client.get("/ui/runs", follow_redirects=False)
-    assert (first.status_code, first.headers["location"]) == (303, "/ui/login")
+    assert (first.status_code, first.headers["location"]) == (303, "/ui/login?next=%2Fui%2Fruns")
     client.cookies.set(sessions.COOKIE, "forged.value.here", path="/ui")
     forged = client.get("/ui/runs", follow_redirects=False)
-    assert (forged.status_code, forged.headers["location"]) == (303, "/ui/login?expired=1")
+    assert forged.status_code == 303
+    assert forged.headers["location"] == "/ui/login?expired=1&next=%2Fui%2Fruns"
     assert "Your session has ended" in client.get("/ui/login?expired=1").text
 
 
@@ -69,7 +70,7 @@ def test_an_expired_session_goes_back_to_the_login(tenant):
         sessions.COOKIE, old.dumps(["c", tenant.id, tenant.key_id]), path="/ui"
     )
     answer = tenant.client.get("/ui/runs", follow_redirects=False)
-    assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login?expired=1")
+    assert answer.headers["location"].startswith("/ui/login?expired=1")
 
 
 def test_a_session_signed_with_another_secret_is_refused(tenant):
@@ -84,7 +85,28 @@ def test_a_revoked_key_ends_its_sessions(tenant):
     login(tenant.client, tenant.token)
     revoke_key(tenant.key_id)
     answer = tenant.client.get("/ui/runs", follow_redirects=False)
-    assert (answer.status_code, answer.headers["location"]) == (303, "/ui/login?expired=1")
+    assert answer.headers["location"].startswith("/ui/login?expired=1")
+
+
+def test_login_returns_to_the_page_asked_for_and_only_to_the_console(tenant):
+    run = tenant.submit({"a": 1, "b": 2})
+    asked = tenant.client.get(f"/ui/runs/{run['id']}?x=1", follow_redirects=False)
+    form = tenant.client.get(asked.headers["location"])
+    assert f'name="next" value="/ui/runs/{run["id"]}?x=1"' in form.text
+    answer = tenant.client.post(
+        "/ui/login",
+        data={"api_key": tenant.token, "csrf": csrf_of(form.text), "next": f"/ui/runs/{run['id']}"},
+        follow_redirects=False,
+    )
+    assert answer.headers["location"] == f"/ui/runs/{run['id']}"
+    for elsewhere in ("https://evil.example/", "//evil.example/ui/", "/ui\\evil", "/v1/runs"):
+        form = tenant.client.get("/ui/login")
+        answer = tenant.client.post(
+            "/ui/login",
+            data={"api_key": tenant.token, "csrf": csrf_of(form.text), "next": elsewhere},
+            follow_redirects=False,
+        )
+        assert answer.headers["location"] == "/ui/runs", elsewhere
 
 
 def test_forms_without_this_sessions_csrf_token_are_refused(tenant):
