@@ -108,7 +108,8 @@ def main() -> None:
     tenant = create_tenant(f"bench-{uuid.uuid4().hex[:6]}")
     key = create_key(tenant.id)
     with session_scope() as session:
-        session.add(WorkflowSpecRecord(hash="b" * 64, name="logistics_booking", version="1.0", source=""))
+        spec = WorkflowSpecRecord(hash="b" * 64, name="logistics_booking", version="1.0", source="")
+        session.add(spec)
     client = TestClient(create_app())
     login(client, key.token)
 
@@ -126,7 +127,8 @@ def main() -> None:
         done = size
         print(f"  {size:,} runs written in {time.perf_counter() - started:.1f} s")
         for name, page_url in pages.items():
-            results[name][str(size)] = _times(client, page_url or _deep_url(client, 10), args.repeat)
+            target = page_url or _deep_url(client, 10)
+            results[name][str(size)] = _times(client, target, args.repeat)
     print(f"{'page':<18} {'runs':>8} {'min ms':>8} {'median':>8} {'max':>8}")
     for name, by_size in results.items():
         for size, values in by_size.items():
