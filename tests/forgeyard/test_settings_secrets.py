@@ -10,6 +10,7 @@ from forgeyard.settings import Settings
 
 def test_placeholder_webhook_secret_is_refused_in_production(monkeypatch):
     monkeypatch.setenv("FORGEYARD_ENVIRONMENT", "production")
+    monkeypatch.setenv("FORGEYARD_CONSOLE_SECRET", "another-s3cr3t")
     with pytest.raises(ValidationError, match="FORGEYARD_WEBHOOK_SECRET"):
         Settings()
     monkeypatch.setenv("FORGEYARD_WEBHOOK_SECRET", "s3cr3t-from-the-vault")
