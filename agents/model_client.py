@@ -19,6 +19,7 @@ from typing import Any
 
 import jsonschema
 import openai
+import tenacity
 
 from forgeyard.settings import Settings, get_settings
 
@@ -31,6 +32,11 @@ __all__ = [
     "ModelTimeout",
     "ModelUnavailable",
 ]
+
+
+# What "the server is down" looks like (a timeout is APIConnectionError's subclass,
+# turned into ModelTimeout before this is checked).
+_SERVER_DOWN = (openai.APIConnectionError, openai.InternalServerError)
 
 
 class ModelError(Exception):
@@ -167,37 +173,47 @@ class ModelClient:
         return call
 
     def _create(self, call: ModelCall, kwargs: dict[str, Any]) -> Any:
-        delay = self.backoff
-        for attempt in range(1, self.tries + 1):
-            call.tries = attempt
-            started = time.perf_counter()
-            try:
-                response = self._client.chat.completions.create(**kwargs)
-                call.latency_ms = (time.perf_counter() - started) * 1000
-                return response
-            except openai.APITimeoutError:
-                # Slow, not down: the node's retry policy decides, not this loop.
-                seconds = kwargs.get("timeout") or self._client.timeout
-                raise ModelTimeout(
-                    f"model server at {self.base_url} did not answer within {seconds} s", call
-                ) from None
-            except (openai.APIConnectionError, openai.InternalServerError) as exc:
-                last: Exception = exc
-            except openai.APIStatusError as exc:
-                raise ModelRequestError(
-                    f"model server at {self.base_url} rejected the request "
-                    f"(HTTP {exc.status_code}): {_server_message(exc)}",
-                    call,
-                    status_code=exc.status_code,
-                ) from None
-            if attempt < self.tries:
-                time.sleep(delay)
-                delay *= 2
-        raise ModelUnavailable(
-            f"model server unreachable at {self.base_url} after {self.tries} tries "
-            f"({type(last).__name__}: {last})",
-            call,
+        # Only an unreachable (or 5xx) server is retried here, with exponential
+        # backoff; a slow answer is the node's retry policy's business.
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.tries),
+            wait=tenacity.wait_exponential(multiplier=self.backoff, exp_base=2),
+            retry=tenacity.retry_if_exception_type(_SERVER_DOWN),
+            reraise=True,
         )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    call.tries = attempt.retry_state.attempt_number
+                    started = time.perf_counter()
+                    response = self._create_once(call, kwargs)
+                    call.latency_ms = (time.perf_counter() - started) * 1000
+                    return response
+        except _SERVER_DOWN as last:
+            raise ModelUnavailable(
+                f"model server unreachable at {self.base_url} after {self.tries} tries "
+                f"({type(last).__name__}: {last})",
+                call,
+            ) from None
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    def _create_once(self, call: ModelCall, kwargs: dict[str, Any]) -> Any:
+        try:
+            return self._client.chat.completions.create(**kwargs)
+        except openai.APITimeoutError:
+            seconds = kwargs.get("timeout") or self._client.timeout
+            raise ModelTimeout(
+                f"model server at {self.base_url} did not answer within {seconds} s", call
+            ) from None
+        except _SERVER_DOWN:
+            raise
+        except openai.APIStatusError as exc:
+            raise ModelRequestError(
+                f"model server at {self.base_url} rejected the request "
+                f"(HTTP {exc.status_code}): {_server_message(exc)}",
+                call,
+                status_code=exc.status_code,
+            ) from None
 
     @staticmethod
     def _read_response(call: ModelCall, response: Any) -> None:

@@ -32,6 +32,7 @@ from agents.model_client import (
     ModelTimeout,
 )
 from agents.trace import StepRecorder
+from forgeyard.leases import LeaseLost
 from forgeyard.models import StepStatus, utcnow
 from workflows.expressions import ExpressionError, evaluate, render
 from workflows.spec import (
@@ -119,6 +120,8 @@ def make_node(
                 **record,  # type: ignore[arg-type]
             )
             raise
+        except LeaseLost:
+            raise  # this worker may write nothing more, not even the failed try
         except NodeError as exc:
             services.recorder.record(
                 status=StepStatus.error,

@@ -27,13 +27,16 @@ from sqlmodel import select
 
 from agents.adapters import AdapterSource, BaseModelOnly
 from agents.compiler import compile_workflow, initial_state
+from agents.effects import EffectsLedger, cancelled_output
 from agents.model_client import ModelClient
-from agents.nodes import OUTPUT, NodeError, RunServices
+from agents.nodes import OUTPUT, VISITS, NodeError, RunServices
 from agents.trace import StepRecorder, jsonable
 from forgeyard.checkpoints import open_checkpointer
 from forgeyard.db import session_scope
-from forgeyard.models import Run, RunStatus, Step, WorkflowSpecRecord, utcnow
+from forgeyard.leases import Lease, LeaseLost
+from forgeyard.models import Run, RunStatus, Step, StepStatus, WorkflowSpecRecord, utcnow
 from workflows.loader import LoadedSpec, load_spec_text
+from workflows.spec import config_problems
 
 __all__ = [
     "InputInvalid",
@@ -112,11 +115,10 @@ def start_run(
     insert, so a unique-constraint violation leaves no run behind.
     """
     validate_input(loaded, run_input)
-    unknown = sorted(set(config or {}) - set(loaded.spec.config))
-    if unknown:
+    wrong = config_problems(loaded.spec, config or {})
+    if wrong:
         raise InputInvalid(
-            loaded.spec.name,
-            [InputProblem(f"config.{k}", "not a config key of this workflow") for k in unknown],
+            loaded.spec.name, [InputProblem(f"config.{key}", message) for key, message in wrong]
         )
     save_spec(loaded)
     with session_scope() as session:
@@ -193,6 +195,7 @@ def execute_run(
     adapter_source: AdapterSource | None = None,
     on_step: Callable[[Step], None] | None = None,
     resume: dict[str, Any] | None = None,
+    fence: Lease | None = None,
 ) -> Run:
     """Run (or continue) ``run_id`` until it finishes or waits for an approval.
 
@@ -204,6 +207,12 @@ def execute_run(
     (every llm node); with neither given, what ``adapter_source`` names for the
     run's tenant and workflow (workers pass the adapter registry), else the
     base model.
+
+    ``fence`` is the run's lease (workers pass it): every step, checkpoint,
+    effect and status write is then conditional on it, and
+    :class:`~forgeyard.leases.LeaseLost` propagates once it is lost.  A lease
+    taken over from a worker that died or froze gets one ``abandoned`` step
+    for the node that worker was in.
     """
     run = get_run(run_id)
     if run.status.finished or (run.status == RunStatus.waiting_approval and resume is None):
@@ -213,24 +222,27 @@ def execute_run(
     source = adapter_source or BaseModelOnly()
     if adapters is None and adapter is None:
         adapters = source.active(run.tenant_id, run.workflow)
-    recorder = StepRecorder(run.id, on_step=on_step)
+    recorder = StepRecorder(run.id, on_step=on_step, fence=fence)
     services = RunServices(
         run_id=run.id,
         model=client,
         recorder=recorder,
+        ledger=EffectsLedger(fence=fence),
         adapter=adapter,
         adapters=dict(adapters or {}),
         reload_adapter=lambda name: source.reload(name, client.base_url),
     )
-    _set_status(run.id, RunStatus.running, started=True)
+    _set_status(run.id, RunStatus.running, started=True, fence=fence)
     graph_config: RunnableConfig = {
         "configurable": {"thread_id": run.id},
         "recursion_limit": MAX_STEPS,
     }
     try:
-        with open_checkpointer() as checkpointer:
+        with open_checkpointer(before_write=fence.check if fence else None) as checkpointer:
             graph = compile_workflow(loaded.spec, services, checkpointer)
             snapshot = graph.get_state(graph_config)
+            if fence is not None and fence.previous_owner is not None:
+                _mark_abandoned(recorder, loaded, snapshot, fence)
             if resume is not None:
                 graph_input: Any = Command(resume=resume)
             elif snapshot.created_at is None:
@@ -240,25 +252,58 @@ def execute_run(
                 graph_input = None
             graph.invoke(graph_input, graph_config, durability="sync")
             snapshot = graph.get_state(graph_config)
+    except LeaseLost:
+        raise  # another worker owns the run now: this one writes nothing more
     except NodeError as exc:
-        return _finish(run.id, RunStatus.failed, error=str(exc))
+        return _finish(run.id, RunStatus.failed, error=str(exc), fence=fence)
     except GraphRecursionError:
         return _finish(
             run.id,
             RunStatus.failed,
             error=f"run exceeded {MAX_STEPS} steps: a loop that never reaches its exit?",
+            fence=fence,
         )
     except Exception as exc:  # noqa: BLE001 - a run never ends with a bare traceback
         return _finish(
-            run.id, RunStatus.failed, error=f"internal error: {type(exc).__name__}: {exc}"
+            run.id,
+            RunStatus.failed,
+            error=f"internal error: {type(exc).__name__}: {exc}",
+            fence=fence,
         )
 
     if snapshot.interrupts:
         pending = snapshot.interrupts[0].value
-        return _set_status(run.id, RunStatus.waiting_approval, pending=jsonable(pending))
+        return _set_status(
+            run.id, RunStatus.waiting_approval, pending=jsonable(pending), fence=fence
+        )
     if snapshot.next:
-        return _finish(run.id, RunStatus.failed, error=f"run stopped before {snapshot.next}")
-    return _finish(run.id, RunStatus.succeeded, output=jsonable(snapshot.values.get(OUTPUT)))
+        return _finish(
+            run.id, RunStatus.failed, error=f"run stopped before {snapshot.next}", fence=fence
+        )
+    return _finish(
+        run.id, RunStatus.succeeded, output=jsonable(snapshot.values.get(OUTPUT)), fence=fence
+    )
+
+
+def _mark_abandoned(
+    recorder: StepRecorder, loaded: LoadedSpec, snapshot: Any, fence: Lease
+) -> None:
+    # The previous holder's lease expired with the run unfinished: it was in
+    # (or about to start) the node after the last checkpoint.  Its own writes
+    # are fenced off, so the trace shows its try once, here.
+    node = snapshot.next[0] if snapshot.next else loaded.spec.start
+    visit = (snapshot.values or {}).get(VISITS, {}).get(node, 0)
+    now = utcnow()
+    recorder.record(
+        node=node,
+        kind=loaded.spec.nodes[node].kind,
+        visit=visit,
+        attempt=recorder.attempt(node, visit),
+        status=StepStatus.abandoned,
+        started_at=now,
+        error=f"worker {fence.previous_owner} lost the run's lease (epoch {fence.epoch - 1}) "
+        f"here; taken over by {fence.owner} (epoch {fence.epoch})",
+    )
 
 
 def decide(
@@ -295,12 +340,19 @@ def _set_status(
     *,
     started: bool = False,
     pending: dict[str, Any] | None = None,
+    fence: Lease | None = None,
 ) -> Run:
     with session_scope() as session:
+        if fence is not None:
+            fence.hold(session)
         run = session.get(Run, run_id)
         assert run is not None
         if run.status == RunStatus.cancelled:
-            return run  # a cancelled run stays cancelled, whatever its worker was doing
+            # A cancelled run stays cancelled, whatever its worker was doing; an
+            # effect its last step made after the cancel is reported too.
+            run.output = cancelled_output(session, run_id)
+            session.add(run)
+            return run
         run.status = status
         run.pending_approval = pending
         now = utcnow()
@@ -317,11 +369,16 @@ def _finish(
     *,
     output: dict[str, Any] | None = None,
     error: str | None = None,
+    fence: Lease | None = None,
 ) -> Run:
     with session_scope() as session:
+        if fence is not None:
+            fence.hold(session)
         run = session.get(Run, run_id)
         assert run is not None
         if run.status == RunStatus.cancelled:
+            run.output = cancelled_output(session, run_id)
+            session.add(run)
             return run
         run.status = status
         run.output = output

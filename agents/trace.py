@@ -1,7 +1,9 @@
 """Trace recording: every try of every node becomes a `Step` row.
 
 The recorder writes each step in its own short transaction, so a trace is
-complete up to the moment a worker dies.
+complete up to the moment a worker dies.  Given the run's lease (``fence``),
+each write is conditional on it: a worker that lost the lease gets
+:class:`~forgeyard.leases.LeaseLost` instead of writing a step.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from agents.model_client import ModelCall
 from forgeyard.db import session_scope
+from forgeyard.leases import Lease
 from forgeyard.models import Step, StepStatus, utcnow
 
 __all__ = ["StepRecorder", "jsonable", "load_trace"]
@@ -41,9 +44,11 @@ class StepRecorder:
         run_id: str,
         *,
         on_step: Callable[[Step], None] | None = None,
+        fence: Lease | None = None,
     ) -> None:
         self.run_id = run_id
         self.on_step = on_step
+        self.fence = fence
 
     def attempt(self, node: str, visit: int) -> int:
         """The number of the try about to start for ``node`` on this ``visit``."""
@@ -97,6 +102,8 @@ class StepRecorder:
             step.usage = jsonable(call.usage) | {"tries": call.tries}
             step.latency_ms = round(call.latency_ms, 3)
         with session_scope() as session:
+            if self.fence is not None:
+                self.fence.hold(session)
             step.seq = _next_seq(session, self.run_id)
             session.add(step)
         if self.on_step is not None:

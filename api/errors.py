@@ -1,24 +1,33 @@
 """Domain errors → HTTP answers, in one place.
 
 Every error a client can cause is a 4xx with an :class:`~api.schemas.ErrorOut`
-body that says what is wrong; a 500 means a bug, and is logged.
+body that says what is wrong; a 500 means a bug, and is logged.  A database
+or broker that cannot be reached is neither: a 503 with ``Retry-After``
+(:func:`unavailable_service`), and the next request tries again (the engine
+pings pooled connections, so the API recovers by itself).
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import kombu.exceptions
+import psycopg
+import redis.exceptions
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agents.runner import InputInvalid, RunNotFound, RunStateError
 from api.registry import SpecNotAllowed, VersionConflict
 from api.schemas import ErrorOut, Problem, PromotionRefusedOut
 from api.submissions import IdempotencyConflict
+from forgeyard.settings import get_settings
 from rewards.errors import DatasetError, LabelError, RewardModelNotFound, RewardSpecError
 from serving import AdapterError, ModelServerError
 from training import TrainingError
@@ -30,6 +39,7 @@ from training.adapters import (
 )
 from training.config import ConfigError
 from training.jobs import TrainingJobNotFound
+from worker.webhooks import WebhookRefused
 from workflows.catalog import UnknownWorkflowError
 from workflows.loader import SpecError
 
@@ -60,16 +70,48 @@ STATUS_OF: dict[type[Exception], int] = {
     DatasetError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     LabelError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     ConfigError: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    WebhookRefused: status.HTTP_422_UNPROCESSABLE_CONTENT,
 }
 
 # Declared on routes so the OpenAPI document lists the error answers.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422)
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)
 }
 # An answer the error handlers give that is not a client's fault, but not a bug either.
 UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "The model server is unreachable."}
 }
+
+# Errors meaning "that service cannot be reached right now", not "this request is wrong".
+_DATABASE_DOWN: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,  # connection refused, server restarting, SQLite locked
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,  # no pooled connection came free
+    psycopg.OperationalError,  # the checkpointer's own connections
+    sqlite3.OperationalError,
+)
+_BROKER_DOWN: tuple[type[Exception], ...] = (
+    kombu.exceptions.OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def unavailable_service(exc: BaseException) -> str | None:
+    """``"database"`` or ``"broker"`` when ``exc`` means it is unreachable; else None."""
+    if isinstance(exc, _DATABASE_DOWN):
+        return "database"
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return "database"
+    if isinstance(exc, _BROKER_DOWN):
+        return "broker"
+    return None
+
+
+def retry_after() -> dict[str, str]:
+    """The header a 503 for an unreachable service carries."""
+    return {"Retry-After": str(get_settings().retry_after_seconds)}
 
 
 def error_response(
@@ -96,6 +138,8 @@ def _problems(exc: Exception) -> list[Problem]:
         return [Problem(field=name, message=message) for name, message in exc.problems.items()]
     if isinstance(exc, TrainingError):
         return [Problem(field=exc.field or "<request>", message=str(exc))]
+    if isinstance(exc, WebhookRefused):
+        return [Problem(field="webhook_url", message=str(exc))]
     return []
 
 
@@ -134,6 +178,22 @@ async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONRes
     return error_response(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    service = unavailable_service(exc)
+    if service is None:  # e.g. a DBAPIError that is a bug, not an outage
+        return await _unexpected(request, exc)
+    log.warning(
+        "%s %s: %s unreachable (%s)", request.method, request.url.path, service, type(exc).__name__
+    )
+    return error_response(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"The {service} is unreachable right now; try again in "
+        f"{get_settings().retry_after_seconds} s (a submission retried with the same "
+        "Idempotency-Key never makes a second run).",
+        headers=retry_after(),
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, f"internal error ({type(exc).__name__}); see the API log")
@@ -145,4 +205,6 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(error_type, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    for error_type in (*_DATABASE_DOWN, *_BROKER_DOWN, sa_exc.DBAPIError):
+        app.add_exception_handler(error_type, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.console import create_console
+from api.hygiene import JSONHygiene
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics
 from api.routes import (
     adapters,
+    docs,
     health,
     labels,
     metrics,
@@ -32,9 +35,13 @@ def create_app() -> FastAPI:
         version="0.1.0",
         description="Run declarative agentic workflows on your own machines. Authenticate "
         "with a tenant API key: `Authorization: Bearer <key>`.",
+        # Served by api.routes.docs from vendored assets instead of a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     for module in (
+        docs,
         health,
         metrics,
         workflows,
@@ -48,6 +55,9 @@ def create_app() -> FastAPI:
     ):
         app.include_router(module.router)
     app.mount("/ui", create_console(), name="console")
+    # Inside the size limit: only a body of allowed size is parsed and checked.
+    app.add_middleware(JSONHygiene)
+    app.mount("/static", StaticFiles(directory=docs.STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_request_body_bytes)
     app.add_middleware(RequestMetrics)
     return app

@@ -80,7 +80,9 @@ class Decision(BaseModel):
         default=None,
         min_length=1,
         max_length=200,
-        description="Who decides; default: the API key's id.",
+        deprecated=True,
+        description="Ignored, kept so older clients' bodies stay valid: the approver recorded "
+        "is the API key's principal (its name, or `key:<id>`), never a name the caller claims.",
     )
     comment: str | None = Field(default=None, max_length=4000)
 

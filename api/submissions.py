@@ -7,6 +7,9 @@ concurrent duplicates collapse onto one run.
 Errors::
 
     IdempotencyConflict       the key was used before with a different request
+
+A ``webhook_url`` outside the operator's allowlist is refused before anything
+is stored (:class:`worker.webhooks.WebhookRefused`, a 422 naming the field).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from agents.runner import start_run
 from forgeyard.db import session_scope
 from forgeyard.models import Run, utcnow
 from worker.runs import enqueue
+from worker.webhooks import check_url
 from workflows.loader import LoadedSpec
 
 __all__ = ["IdempotencyConflict", "request_hash", "submit"]
@@ -58,6 +62,8 @@ def submit(
     idempotency_key: str | None = None,
 ) -> tuple[Run, bool]:
     """Create (or find again) the run for this request; ``(run, created)``."""
+    if body.get("webhook_url"):
+        check_url(str(body["webhook_url"]))
     digest = request_hash(name, body)
     if idempotency_key is not None:
         found = _existing(tenant_id, idempotency_key, digest)

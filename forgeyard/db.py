@@ -1,19 +1,44 @@
-"""Database engine, sessions and schema migrations (SQLite or PostgreSQL, same code)."""
+"""Database engine, sessions and schema migrations (SQLite or PostgreSQL, same code).
+
+The schema has one place and one lock: :func:`upgrade` (``forgeyard db
+upgrade``) creates every table, LangGraph's checkpoint tables included, while
+holding a PostgreSQL advisory lock (SQLite: a file lock next to the database),
+so any number of upgrades may start at once.  Processes that only use the
+database call :func:`wait_for_schema`.
+
+Errors::
+
+    SchemaNotReady            the database is not at the schema this code needs
+"""
 
 from __future__ import annotations
 
+import io
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect, pool, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from forgeyard.settings import get_settings
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The pg_advisory_lock key every `forgeyard db upgrade` of an installation
+# takes ("Forgeyrd" as 8 bytes); one database, one key.
+SCHEMA_LOCK_KEY = int.from_bytes(b"Forgeyrd", "big")
+
+
+class SchemaNotReady(RuntimeError):
+    """The database's schema is not the one this code needs (run `forgeyard db upgrade`)."""
 
 
 def make_engine(url: str) -> Engine:
@@ -35,8 +60,8 @@ def make_engine(url: str) -> Engine:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    path = url.split("///", 1)[-1]
-    if url.startswith("sqlite") and path and path != ":memory:":
+    path = _sqlite_path(url)
+    if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
@@ -58,15 +83,186 @@ def session_scope() -> Iterator[Session]:
             raise
 
 
-def upgrade(url: str | None = None) -> None:
-    """Bring the database schema to the newest migration (idempotent)."""
-    from alembic import command
+@dataclass(frozen=True)
+class Revision:
+    """One schema migration."""
+
+    id: str
+    down: str | None
+    message: str
+    is_head: bool
+
+
+def _alembic_config(url: str, output_buffer: TextIO | None = None) -> Config:
     from alembic.config import Config
 
-    url = url or get_settings().resolved_database_url
-    _ensure_sqlite_dir(url)
-    cfg = Config()
+    cfg = Config(output_buffer=output_buffer)
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url)
     cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, "head")
+    return cfg
+
+
+def _sqlite_path(url: str) -> str | None:
+    path = url.split("///", 1)[-1]
+    return path if url.startswith("sqlite") and path and path != ":memory:" else None
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Hold the installation's schema lock: one schema change at a time, across machines."""
+    if url.startswith("postgresql"):
+        engine = create_engine(url, poolclass=pool.NullPool)
+        try:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                # Session-level: held until unlocked or the connection closes (a
+                # killed upgrader's lock goes with its connection).  Polled, not
+                # waited for in one statement: LangGraph's CREATE INDEX CONCURRENTLY
+                # under the lock waits for every running transaction to end,
+                # a blocked pg_advisory_lock() included (a deadlock).
+                while not conn.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": SCHEMA_LOCK_KEY}
+                ).scalar():
+                    time.sleep(0.2)
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        finally:
+            engine.dispose()
+    elif (path := _sqlite_path(url)) is not None:
+        from filelock import FileLock
+
+        with FileLock(path + ".schema.lock"):
+            yield
+    else:
+        yield  # an in-memory database belongs to one process
+
+
+def upgrade(url: str | None = None) -> None:
+    """Bring every table to the newest schema (ours and LangGraph's), under the schema lock.
+
+    Idempotent, and safe to run from several processes at once.
+    """
+    from alembic import command
+
+    from forgeyard import checkpoints
+
+    url = url or get_settings().resolved_database_url
+    _ensure_sqlite_dir(url)
+    with schema_lock(url):
+        command.upgrade(_alembic_config(url), "head")
+        checkpoints.setup_tables(url)
+
+
+def schema_problem(url: str | None = None) -> str | None:
+    """What keeps the database from being at the schema this code needs; None when it is."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from forgeyard import checkpoints
+
+    url = url or get_settings().resolved_database_url
+    heads = set(ScriptDirectory.from_config(_alembic_config(url)).get_heads())
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+            has_tables = inspect(conn).has_table("alembic_version")
+    finally:
+        engine.dispose()
+    if current != heads:
+        at = ", ".join(sorted(current)) if has_tables and current else "no schema"
+        return f"the database is at {at}; this code needs {', '.join(sorted(heads))}"
+    if not checkpoints.tables_ready(url):
+        return "LangGraph's checkpoint tables are missing or out of date"
+    return None
+
+
+def wait_for_schema(timeout: float | None = None, url: str | None = None) -> None:
+    """Return once the database is at the newest schema; wait up to ``timeout`` seconds.
+
+    Raises:
+        SchemaNotReady: still not at head after ``timeout`` (default:
+            ``schema_wait_seconds``); the message names the command to run.
+    """
+    settings = get_settings()
+    url = url or settings.resolved_database_url
+    timeout = settings.schema_wait_seconds if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            problem = schema_problem(url)
+        except Exception as exc:  # noqa: BLE001 - unreachable is "not ready yet" too
+            problem = f"the database is unreachable ({type(exc).__name__}: {exc})"
+        if problem is None:
+            return
+        if time.monotonic() >= deadline:
+            raise SchemaNotReady(
+                f"{problem} (waited {timeout:g} s); run `forgeyard db upgrade` "
+                "against this database, then start again"
+            )
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
+def upgrade_sql(url: str | None = None) -> str:
+    """The SQL that :func:`upgrade` would run on this database now; changes nothing.
+
+    It starts at the database's current revision (read from it), so a DBA
+    reviews exactly this upgrade; an empty database gets the whole schema.
+    PostgreSQL only (a ValueError on SQLite).
+    """
+    from alembic import command
+
+    url = url or get_settings().resolved_database_url
+    if url.startswith("sqlite"):
+        # SQLite migrations rebuild tables (batch mode) by reflecting the live
+        # ones, which Alembic's offline mode cannot do.
+        raise ValueError(
+            "--sql needs PostgreSQL: SQLite migrations copy tables from the live "
+            "database; back up the SQLite file and run `forgeyard db upgrade` instead"
+        )
+    start = current_revision(url)
+    if start == head_revision():
+        return ""
+    buffer = io.StringIO()
+    command.upgrade(_alembic_config(url, buffer), f"{start}:head" if start else "head", sql=True)
+    return buffer.getvalue()
+
+
+def current_revision(url: str | None = None) -> str | None:
+    """The schema revision the database is at; None for a database with no schema yet."""
+    from alembic.runtime.migration import MigrationContext
+
+    url = url or get_settings().resolved_database_url
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            heads = MigrationContext.configure(conn).get_current_heads()
+    finally:
+        engine.dispose()
+    # The migrations are one line (no branches), so there is at most one head.
+    return heads[0] if heads else None
+
+
+def history() -> list[Revision]:
+    """Every migration, newest first."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    heads = set(scripts.get_heads())
+    return [
+        Revision(
+            id=script.revision,
+            down=script.down_revision if isinstance(script.down_revision, str) else None,
+            message=(script.doc or "").strip(),
+            is_head=script.revision in heads,
+        )
+        for script in scripts.walk_revisions()
+    ]
+
+
+def head_revision() -> str:
+    """The newest migration's revision."""
+    (newest, *_) = history()
+    return newest.id

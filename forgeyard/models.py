@@ -42,6 +42,9 @@ class StepStatus(StrEnum):
     ok = "ok"
     error = "error"
     interrupted = "interrupted"
+    # The try a worker was in when it lost the run's lease (it died or froze);
+    # recorded once by the worker that took the run over.
+    abandoned = "abandoned"
 
 
 class WorkflowSpecRecord(SQLModel, table=True):
@@ -76,7 +79,10 @@ class ApiKey(SQLModel, table=True):
     tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=64)
     name: str = Field(default="", max_length=200)
     key_hash: str = Field(unique=True, max_length=64)
+    # What the key may do (forgeyard.tenants.SCOPES); `admin` implies every scope.
+    scopes: list[str] = Field(default_factory=lambda: ["admin"], sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
     revoked_at: datetime | None = None
 
 
@@ -128,12 +134,15 @@ class Run(SQLModel, table=True):
 
     # The worker lease: one worker executes a run at a time and renews the
     # lease with a heartbeat; an expired lease on an unfinished run means the
-    # worker died, and the sweeper hands the run to another worker.
+    # worker died, and the sweeper hands the run to another worker.  Taking the
+    # lease increments ``lease_epoch`` (the fencing token, forgeyard.leases):
+    # a worker's writes only land while its epoch is current.
     lease_owner: str | None = Field(default=None, max_length=200)
     lease_expires_at: datetime | None = Field(default=None, index=True)
     heartbeat_at: datetime | None = None
     enqueued_at: datetime | None = None
     executions: int = 0
+    lease_epoch: int = 0
 
 
 class Approval(SQLModel, table=True):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Switches that keep every library we load from calling home.  They are set
@@ -148,6 +150,23 @@ class Settings(BaseSettings):
         description="Whether /readyz fails when the model server is down (tool-only "
         "workflows run without it, so by default it is reported, not required).",
     )
+    retry_after_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="The Retry-After of a 503 while the database or broker is unreachable.",
+    )
+    migrate_on_start: bool = Field(
+        default=True,
+        description="`forgeyard api` and `forgeyard worker` run `forgeyard db upgrade` "
+        "(locked, so safe at once) before serving. Off: they wait for the schema instead "
+        "(upgrades done by a separate release step).",
+    )
+    schema_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long an API or worker waits for the database to reach the "
+        "schema it needs before it exits naming `forgeyard db upgrade`.",
+    )
     lease_seconds: float = Field(
         default=30.0, gt=0, description="A worker holds a run this long without a heartbeat."
     )
@@ -172,6 +191,17 @@ class Settings(BaseSettings):
     )
     webhook_secret: str = Field(
         default="change-me", description="HMAC-SHA256 key that signs webhook calls."
+    )
+    webhook_previous_secret: str | None = Field(
+        default=None,
+        description="The secret being rotated out: while set, every call carries a signature "
+        "with each secret, so receivers can move to the new one at their own pace.",
+    )
+    webhook_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Where webhooks may be sent (JSON list): host names (`hooks.acme.example`, "
+        "`*.acme.example`) and IP addresses or networks (`10.20.0.0/16`, `127.0.0.1`). "
+        "Empty: every webhook_url is refused.",
     )
     webhook_max_attempts: int = Field(default=6, ge=1)
     console_secret: str = Field(
@@ -226,6 +256,84 @@ class Settings(BaseSettings):
     @property
     def tiny_model_dir(self) -> Path:
         return self.data_dir / "models" / "tiny"
+
+
+@dataclass(frozen=True)
+class SettingSource:
+    """One setting as `forgeyard config show` reports it."""
+
+    field: str
+    variable: str
+    value: str
+    source: Literal["default", "environment", ".env"]
+    secret: bool
+
+
+MASK = "********"
+_SECRET_WORDS = ("secret", "key", "password", "token")
+
+
+def _is_secret(name: str, value: Any) -> bool:
+    return isinstance(value, SecretStr) or any(word in name for word in _SECRET_WORDS)
+
+
+def _mask_url_password(text: str) -> str:
+    # Database and broker URLs carry credentials: keep the URL, hide the password.
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text
+    if not parts.password:
+        return text
+    netloc = f"{parts.username or ''}:{MASK}@{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def environment_names(name: str) -> list[str]:
+    """The environment variables a setting is read from, the documented one first."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [f"{Settings.model_config.get('env_prefix', '')}{name}".upper()]
+
+
+def describe_settings(settings: Settings, env_file: Path | None = None) -> list[SettingSource]:
+    """Every setting with its value and where it came from; secrets and URL passwords masked.
+
+    The environment wins over the ``.env`` file, which wins over the default,
+    as in :class:`Settings` itself.
+    """
+    from dotenv import dotenv_values  # pydantic-settings' own .env reader
+
+    env_file = env_file or Path(str(Settings.model_config.get("env_file") or ".env"))
+    dotenv = {k.upper() for k in dotenv_values(env_file)} if env_file.is_file() else set()
+    environ = {k.upper() for k in os.environ}
+    described = []
+    for name in Settings.model_fields:
+        variables = environment_names(name)
+        source: Literal["default", "environment", ".env"] = "default"
+        variable = variables[0]
+        for candidate in variables:
+            if candidate in environ:
+                source, variable = "environment", candidate
+                break
+        else:
+            for candidate in variables:
+                if candidate in dotenv:
+                    source, variable = ".env", candidate
+                    break
+        value = getattr(settings, name)
+        secret = _is_secret(name, value)
+        if secret:
+            shown = MASK if value else ""
+        elif isinstance(value, list):
+            shown = json.dumps([str(v) for v in value])
+        else:
+            shown = _mask_url_password(str(value)) if value is not None else ""
+        described.append(SettingSource(name, variable, shown, source, secret))
+    return described
 
 
 @lru_cache

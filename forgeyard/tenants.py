@@ -5,6 +5,9 @@ is stored: the secret part carries 256 random bits, so a fast hash is enough
 (a slow password hash protects guessable secrets, which these are not) and a
 key is found by its hash with one indexed lookup.
 
+A key has a name (its principal: the name recorded when it approves a run),
+scopes (:data:`SCOPES`; ``admin`` implies all of them) and an optional expiry.
+
 Errors::
 
     TenantError
@@ -19,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
@@ -28,6 +33,8 @@ from forgeyard.db import session_scope
 from forgeyard.models import ApiKey, Tenant, utcnow
 
 __all__ = [
+    "ADMIN",
+    "SCOPES",
     "CreatedKey",
     "InvalidKey",
     "KeyNotFound",
@@ -40,8 +47,22 @@ __all__ = [
     "hash_key",
     "list_keys",
     "list_tenants",
+    "check_scopes",
+    "has_scope",
+    "principal_name",
     "revoke_key",
 ]
+
+ADMIN = "admin"
+#: What a key may do. ``admin`` implies every other scope.
+SCOPES: dict[str, str] = {
+    "runs:read": "read runs, traces, events, diffs and the catalog",
+    "runs:submit": "start, cancel, replay and fork runs",
+    "runs:approve": "approve or reject a run that waits for a person",
+    "labels:write": "label runs for the reward workbench",
+    ADMIN: "everything, including registering workflows and reward models, "
+    "training jobs and adapter promotion",
+}
 
 _TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -73,6 +94,30 @@ class CreatedKey:
     id: str
     tenant_id: str
     token: str
+    name: str = ""
+    scopes: tuple[str, ...] = (ADMIN,)
+    expires_at: datetime | None = None
+
+
+def check_scopes(scopes: Iterable[str]) -> list[str]:
+    """``scopes`` as a sorted list without repeats; :class:`TenantError` naming an unknown one."""
+    chosen = sorted(set(scopes))
+    unknown = [s for s in chosen if s not in SCOPES]
+    if unknown:
+        raise TenantError(f"Unknown scope(s) {', '.join(unknown)}; scopes: {', '.join(SCOPES)}.")
+    if not chosen:
+        raise TenantError(f"A key needs at least one scope; scopes: {', '.join(SCOPES)}.")
+    return chosen
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands datetimes back without their zone; every one stored is UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def principal_name(key: ApiKey) -> str:
+    """Who acts with ``key``, as recorded in traces: its name, else ``key:<id>``."""
+    return key.name or f"key:{key.id}"
 
 
 def hash_key(token: str) -> str:
@@ -100,8 +145,22 @@ def list_tenants() -> list[Tenant]:
         return list(session.exec(select(Tenant).order_by(Tenant.id)))
 
 
-def create_key(tenant_id: str, name: str = "") -> CreatedKey:
-    """Create an API key for ``tenant_id``; the returned token is not stored anywhere."""
+def create_key(
+    tenant_id: str,
+    name: str = "",
+    *,
+    scopes: Iterable[str] = (ADMIN,),
+    expires_at: datetime | None = None,
+) -> CreatedKey:
+    """Create an API key for ``tenant_id``; the returned token is not stored anywhere.
+
+    Raises:
+        TenantError: an unknown scope, no scope, or an expiry in the past.
+        TenantNotFound: no such tenant.
+    """
+    chosen = check_scopes(scopes)
+    if expires_at is not None and _aware(expires_at) <= utcnow():
+        raise TenantError(f"The expiry {expires_at.isoformat()} is in the past.")
     key_id = secrets.token_hex(6)
     token = f"fy_{key_id}_{secrets.token_urlsafe(32)}"
     with session_scope() as session:
@@ -109,8 +168,24 @@ def create_key(tenant_id: str, name: str = "") -> CreatedKey:
             raise TenantNotFound(
                 f"No tenant `{tenant_id}`; create it with `forgeyard tenants create {tenant_id}`."
             )
-        session.add(ApiKey(id=key_id, tenant_id=tenant_id, name=name, key_hash=hash_key(token)))
-    return CreatedKey(id=key_id, tenant_id=tenant_id, token=token)
+        session.add(
+            ApiKey(
+                id=key_id,
+                tenant_id=tenant_id,
+                name=name,
+                key_hash=hash_key(token),
+                scopes=chosen,
+                expires_at=expires_at,
+            )
+        )
+    return CreatedKey(
+        id=key_id,
+        tenant_id=tenant_id,
+        token=token,
+        name=name,
+        scopes=tuple(chosen),
+        expires_at=expires_at,
+    )
 
 
 def list_keys(tenant_id: str | None = None) -> list[ApiKey]:
@@ -141,4 +216,12 @@ def authenticate(token: str) -> ApiKey:
         raise InvalidKey("Unknown API key.")
     if key.revoked_at is not None:
         raise InvalidKey(f"API key `{key.id}` was revoked.")
+    if key.expires_at is not None and _aware(key.expires_at) <= utcnow():
+        raise InvalidKey(f"API key `{key.id}` expired at {key.expires_at.isoformat()}.")
     return key
+
+
+def has_scope(key_scopes: Iterable[str], scope: str) -> bool:
+    """Whether a key with ``key_scopes`` may do what ``scope`` names."""
+    granted = set(key_scopes)
+    return ADMIN in granted or scope in granted

@@ -7,6 +7,7 @@ JSON-ready report; storing it and approving a version is
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import defaultdict
@@ -15,16 +16,37 @@ from typing import Any
 
 from rewards import metrics
 from rewards.dataset import LineProblem, Preference
+from rewards.errors import DatasetError
 from rewards.example import Example
 from rewards.model import RewardModel, Score
 from rewards.probes import derive
 from rewards.spec import Thresholds
 
-__all__ = ["Progress", "evaluate", "gate", "probe_report"]
+__all__ = ["MIN_EXAMPLES", "Progress", "check_size", "evaluate", "gate", "probe_report"]
 
 Progress = Callable[[float, str], None]
 _HIST_BINS = 10
 _FAILURES_KEPT = 25
+_DISAGREEMENTS_KEPT = 15
+_TEXT_CHARS = 600
+# Below two answers no agreement figure is defined: such an evaluation (an
+# empty file, the wrong file) is a mistake, not evidence, and must not demote
+# an approved version.
+MIN_EXAMPLES = 2
+
+
+def check_size(count: int, source: str, problems: int = 0) -> None:
+    """Refuse fewer than :data:`MIN_EXAMPLES` examples.
+
+    Raises:
+        DatasetError: naming the source, its size and the minimum.
+    """
+    if count < MIN_EXAMPLES:
+        skipped = f" ({problems} unreadable line(s) skipped)" if problems else ""
+        raise DatasetError(
+            f"{source or 'the dataset'} has {count} example(s){skipped}; an evaluation needs "
+            f"at least {MIN_EXAMPLES}: nothing was evaluated and no version changed"
+        )
 
 
 def _distribution(values: Sequence[float | None]) -> dict[str, Any]:
@@ -50,12 +72,14 @@ def _agreement(
     threshold: float,
 ) -> dict[str, Any]:
     labelled = [
-        (scores[ex.id].total, ex.label)
+        (ex.id, float(total), float(ex.label))
         for ex in examples
-        if ex.label is not None and scores[ex.id].total is not None
+        if ex.label is not None and (total := scores[ex.id].total) is not None
     ]
-    rewards = [float(r) for r, _ in labelled if r is not None]
-    labels = [float(lab) for _, lab in labelled if lab is not None]
+    rewards = [r for _, r, _ in labelled]
+    labels = [lab for _, _, lab in labelled]
+    good_r = [r >= threshold for r in rewards]
+    good_l = [lab >= threshold for lab in labels]
     pairs = [
         (scores[p.chosen].total, scores[p.rejected].total)
         for p in preferences
@@ -66,10 +90,25 @@ def _agreement(
         "labelled": len(labelled),
         "spearman": metrics.spearman(rewards, labels),
         "kendall": metrics.kendall(rewards, labels),
-        "cohen_kappa": metrics.cohen_kappa(
-            [r >= threshold for r in rewards], [lab >= threshold for lab in labels]
-        ),
+        "cohen_kappa": metrics.cohen_kappa(good_r, good_l),
         "label_threshold": threshold,
+        # What κ is computed from: rows are the label's verdict, columns the reward's.
+        "confusion": {
+            "label_good": {
+                "reward_good": sum(r and lab for r, lab in zip(good_r, good_l, strict=True)),
+                "reward_bad": sum(not r and lab for r, lab in zip(good_r, good_l, strict=True)),
+            },
+            "label_bad": {
+                "reward_good": sum(r and not lab for r, lab in zip(good_r, good_l, strict=True)),
+                "reward_bad": sum(not r and not lab for r, lab in zip(good_r, good_l, strict=True)),
+            },
+        },
+        "disagreements": [
+            {"example": ex_id, "reward": r, "label": lab, "gap": abs(r - lab)}
+            for ex_id, r, lab in sorted(labelled, key=lambda t: -abs(t[1] - t[2]))[
+                :_DISAGREEMENTS_KEPT
+            ]
+        ],
         "pairs": len(scored_pairs),
         "pairwise_accuracy": metrics.pairwise_accuracy(scored_pairs),
         "calibration": metrics.calibration(rewards, labels),
@@ -108,6 +147,7 @@ def _probes(
                             "probe": name,
                             "original": original,
                             "degraded": degraded,
+                            "degraded_answer": _answer_text(variants[name]),
                         }
                     )
     applied = sum(p["applied"] for p in per_probe.values())
@@ -124,6 +164,16 @@ def _probes(
         "failures": failures,
     }
     return report, variants_by_example
+
+
+def _answer_text(example: Example) -> str:
+    """What a reader needs to see of an answer: its output (JSON unless text) and a
+    completion that says something else, cut to a readable length."""
+    out = example.output
+    text = out if isinstance(out, str) else json.dumps(out, ensure_ascii=False, default=str)
+    if example.completion and example.completion != text:
+        text += "\n--- completion ---\n" + example.completion
+    return text if len(text) <= _TEXT_CHARS else text[: _TEXT_CHARS - 1] + "…"
 
 
 def probe_report(model: RewardModel, examples: Sequence[Example]) -> dict[str, Any]:
@@ -175,37 +225,74 @@ def _zero_variance(
     }
 
 
+def _inapplicable(
+    model: RewardModel, examples: Sequence[Example], scores: dict[str, Score]
+) -> dict[str, Any]:
+    """On how many examples each grader and penalty lacked its data, and the worst share."""
+    graders = {
+        g.name: sum(1 for ex in examples if scores[ex.id].graders[g.name].inapplicable)
+        for g in model.graders
+    }
+    penalties = {
+        p.name: sum(1 for ex in examples if p.name in scores[ex.id].penalties_inapplicable)
+        for p in model.spec.penalties
+    }
+    counts = graders | penalties
+    worst = max(counts, key=lambda n: counts[n], default=None)
+    n = len(examples)
+    return {
+        "graders": graders,
+        "penalties": penalties,
+        "worst": worst if worst is not None and counts[worst] else None,
+        "worst_share": counts[worst] / n if worst is not None and n else 0.0,
+    }
+
+
 def _flat(group: Sequence[float | None]) -> bool:
     values = [0.0 if v is None else v for v in group]
     return max(values) - min(values) < 1e-9
 
 
-_CHECKS: tuple[tuple[str, str, Callable[[dict[str, Any]], Any]], ...] = (
-    ("spearman", ">=", lambda r: r["agreement"]["spearman"]),
-    ("kendall", ">=", lambda r: r["agreement"]["kendall"]),
-    ("cohen_kappa", ">=", lambda r: r["agreement"]["cohen_kappa"]),
-    ("pairwise_accuracy", ">=", lambda r: r["agreement"]["pairwise_accuracy"]),
-    ("hack_pass_rate", ">=", lambda r: r["hack_probes"]["pass_rate"]),
-    ("max_zero_variance_share", "<=", lambda r: r["zero_variance"]["share"]),
-    ("max_grader_error_rate", "<=", lambda r: r["scores"]["grader_error_rate"]),
-    ("min_labelled", ">=", lambda r: r["agreement"]["labelled"]),
-)
+_CHECKS: dict[str, tuple[str, Callable[[dict[str, Any]], Any]]] = {
+    "spearman": (">=", lambda r: r["agreement"]["spearman"]),
+    "kendall": (">=", lambda r: r["agreement"]["kendall"]),
+    "cohen_kappa": (">=", lambda r: r["agreement"]["cohen_kappa"]),
+    "pairwise_accuracy": (">=", lambda r: r["agreement"]["pairwise_accuracy"]),
+    "hack_pass_rate": (">=", lambda r: r["hack_probes"]["pass_rate"]),
+    "max_zero_variance_share": ("<=", lambda r: r["zero_variance"]["share"]),
+    "max_grader_error_rate": ("<=", lambda r: r["scores"]["worst_grader_error_rate"]),
+    "max_inapplicable_share": ("<=", lambda r: r["scores"]["inapplicable"]["worst_share"]),
+    "min_labelled": (">=", lambda r: r["agreement"]["labelled"]),
+}
 
 
 def gate(report: dict[str, Any], thresholds: Thresholds) -> dict[str, Any]:
-    """Check a report against the spec's thresholds; an unmeasurable figure fails its check."""
+    """Check a report against the enforced thresholds; an unmeasurable figure fails its check.
+
+    Each check says where its threshold came from: ``spec``, or ``default``
+    for one of :data:`rewards.spec.DEFAULT_THRESHOLDS` the spec left unset.
+    """
     checks = []
-    for name, op, read in _CHECKS:
-        threshold = getattr(thresholds, name)
-        if threshold is None or (name == "min_labelled" and threshold == 0):
-            continue
+    for name, (threshold, source) in thresholds.enforced().items():
+        op, read = _CHECKS[name]
         value = read(report)
         # An unmeasurable figure (None) fails its check.
         ok = value is not None and (value >= threshold if op == ">=" else value <= threshold)
         checks.append(
-            {"check": name, "op": op, "threshold": threshold, "value": value, "passed": ok}
+            {
+                "check": name,
+                "op": op,
+                "threshold": threshold,
+                "source": source,
+                "value": value,
+                "passed": ok,
+            }
         )
-    return {"passed": all(c["passed"] for c in checks), "checks": checks}
+    return {
+        "passed": all(c["passed"] for c in checks),
+        "checks": checks,
+        "defaults_applied": [c["check"] for c in checks if c["source"] == "default"],
+    }
 
 
 def evaluate(
@@ -230,7 +317,11 @@ def evaluate(
     Returns:
         The report: ``scores``, ``agreement``, ``hack_probes``, ``zero_variance``,
         ``gate`` and ``per_example``.
+
+    Raises:
+        DatasetError: fewer than :data:`MIN_EXAMPLES` examples.
     """
+    check_size(len(examples), source, len(problems))
     notify = progress or (lambda _f, _m: None)
     scores: dict[str, Score] = {}
     n = max(len(examples), 1)
@@ -245,19 +336,31 @@ def evaluate(
     graded = sum(
         1 for s in scores.values() for r in s.graders.values() if r.score is not None or r.error
     )
+    grader_report = {}
+    for name in grader_names:
+        results = [scores[ex.id].graders[name] for ex in examples]
+        # An error is not "did not apply": it is counted apart, never under `none`.
+        dist = _distribution([r.score for r in results if not r.error])
+        errors = sum(1 for r in results if r.error)
+        grader_report[name] = dist | {
+            "errors": errors,
+            "error_rate": errors / len(examples) if examples else 0.0,
+        }
+    # One grader failing on every example is diluted by the others in the overall
+    # rate; the gate looks at the worst grader.
+    worst = max(grader_report.items(), key=lambda kv: kv[1]["error_rate"], default=None)
     score_report = {
         "total": _distribution(totals),
-        "graders": {
-            name: _distribution([scores[ex.id].graders[name].score for ex in examples])
-            | {"errors": sum(1 for ex in examples if scores[ex.id].graders[name].error)}
-            for name in grader_names
-        },
+        "graders": grader_report,
         "penalties": {
             p.name: sum(1 for s in scores.values() if p.name in s.penalties)
             for p in model.spec.penalties
         },
+        "inapplicable": _inapplicable(model, examples, scores),
         "grader_errors": error_count,
         "grader_error_rate": error_count / graded if graded else 0.0,
+        "worst_grader_error_rate": worst[1]["error_rate"] if worst else 0.0,
+        "worst_grader": worst[0] if worst and worst[1]["errors"] else None,
     }
     probe_report, variants = _probes(model, examples, scores)
     notify(0.9, "agreement and variance")
@@ -288,7 +391,9 @@ def evaluate(
                 "label": ex.label,
                 "penalties": scores[ex.id].penalties,
                 "graders": {n: r.score for n, r in scores[ex.id].graders.items()},
+                "reasons": {n: r.reason for n, r in scores[ex.id].graders.items()},
                 "errors": scores[ex.id].errors,
+                "inapplicable": scores[ex.id].inapplicable,
             }
             for ex in examples
         ],

@@ -25,6 +25,7 @@ import jsonschema
 from rewards.example import Example
 from rewards.loader import resolve_function
 from rewards.paths import resolve
+from rewards.reads import evaluate_reading
 from rewards.spec import (
     ConstraintGrader,
     FieldMatchGrader,
@@ -49,11 +50,21 @@ class GraderResult:
     score: float | None
     reason: str
     error: str | None = None
+    # `when` was false on fields the example has: the grader is deliberately
+    # out of scope here, not missing its data.
+    out_of_scope: bool = False
+
+    @property
+    def inapplicable(self) -> bool:
+        """No score, no error and not scoped out: the data the grader needs is absent."""
+        return self.score is None and not self.error and not self.out_of_scope
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"score": self.score, "reason": self.reason}
         if self.error:
             out["error"] = self.error
+        if self.inapplicable:
+            out["inapplicable"] = True
         return out
 
 
@@ -87,8 +98,14 @@ class Grader:
                 often share one condition (``output.status == 'booked'``).
         """
         try:
-            if self.spec.when and not _condition(self.spec.when, mapping, memo):
-                return GraderResult(None, "does not apply (`when` is false)")
+            if self.spec.when:
+                holds, absent = _condition(self.spec.when, mapping, memo)
+                if not holds and absent:
+                    return GraderResult(
+                        None, f"does not apply: `when` read absent {', '.join(absent)}"
+                    )
+                if not holds:
+                    return GraderResult(None, "does not apply (`when` is false)", out_of_scope=True)
             result = self.grade(mapping, example)
         except Exception as exc:  # noqa: BLE001 - a grader error is recorded, never raised
             message = f"{type(exc).__name__}: {exc}"[:_REASON_CHARS]
@@ -104,12 +121,17 @@ class Grader:
         return resolve(mapping, self.spec.expected) if self.spec.expected else self.spec.value
 
 
-def _condition(expr: str, mapping: dict[str, Any], memo: dict[str, Any] | None) -> bool:
-    if memo is None:
-        return bool(expressions.evaluate(expr, mapping))
-    if expr not in memo:
-        memo[expr] = bool(expressions.evaluate(expr, mapping))
-    return bool(memo[expr])
+def _condition(
+    expr: str, mapping: dict[str, Any], memo: dict[str, Any] | None
+) -> tuple[bool, list[str]]:
+    """Whether ``when`` holds, and the absent fields it read."""
+    if memo is not None and expr in memo:
+        return memo[expr]  # type: ignore[no-any-return]
+    value, absent = evaluate_reading(expr, mapping)
+    result = (bool(value), absent)
+    if memo is not None:
+        memo[expr] = result
+    return result
 
 
 class FieldMatch(Grader):

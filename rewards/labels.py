@@ -13,6 +13,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from rewards.example import Example
 from rewards.runs import task_key
 
 __all__ = [
+    "LabelImport",
     "add_preference",
     "add_score",
     "apply_labels",
@@ -64,23 +66,44 @@ def add_score(
     Raises:
         LabelError: not exactly one answer named, an unknown run, or a score outside [0, 1].
     """
+    return _save(
+        _score_label(
+            score=score,
+            by=by,
+            run_id=run_id,
+            example_id=example_id,
+            tenant_id=tenant_id,
+            workflow=workflow,
+            note=note,
+        )
+    )
+
+
+def _score_label(
+    *,
+    score: float,
+    by: str,
+    run_id: str | None,
+    example_id: str | None,
+    tenant_id: str,
+    workflow: str | None,
+    note: str | None,
+) -> LabelRecord:
     if (run_id is None) == (example_id is None):
         raise LabelError("label exactly one of a run (run_id) or an example (example_id)")
     if isinstance(score, bool) or not math.isfinite(score) or not 0.0 <= score <= 1.0:
         raise LabelError(f"a score must be between 0 and 1, got {score}")
     if run_id is not None:
         workflow = _run(run_id, tenant_id).workflow
-    return _save(
-        LabelRecord(
-            kind=LabelKind.score,
-            tenant_id=tenant_id,
-            workflow=workflow,
-            run_id=run_id,
-            example_id=example_id,
-            score=float(score),
-            by=by,
-            note=note,
-        )
+    return LabelRecord(
+        kind=LabelKind.score,
+        tenant_id=tenant_id,
+        workflow=workflow,
+        run_id=run_id,
+        example_id=example_id,
+        score=float(score),
+        by=by,
+        note=note,
     )
 
 
@@ -100,6 +123,29 @@ def add_preference(
         LabelError: the same answer twice, an unknown run, or runs of different tasks
             (a preference only means something between answers to one task).
     """
+    return _save(
+        _preference_label(
+            chosen=chosen,
+            rejected=rejected,
+            by=by,
+            runs=runs,
+            tenant_id=tenant_id,
+            workflow=workflow,
+            note=note,
+        )
+    )
+
+
+def _preference_label(
+    *,
+    chosen: str,
+    rejected: str,
+    by: str,
+    runs: bool,
+    tenant_id: str,
+    workflow: str | None,
+    note: str | None,
+) -> LabelRecord:
     if chosen == rejected:
         raise LabelError(f"a preference compares two answers; got `{chosen}` twice")
     if runs:
@@ -129,7 +175,7 @@ def add_preference(
             by=by,
             note=note,
         )
-    return _save(record)
+    return record
 
 
 def _save(record: LabelRecord) -> LabelRecord:
@@ -138,6 +184,28 @@ def _save(record: LabelRecord) -> LabelRecord:
         session.flush()
         session.refresh(record)
     return record
+
+
+# What makes two labels the same judgement (the row id and time aside).
+_IDENTITY = (
+    "tenant_id", "kind", "workflow", "run_id", "example_id", "score", "rejected_run_id",
+    "rejected_example_id", "by", "note",
+)  # fmt: skip
+
+
+def _save_new(record: LabelRecord) -> bool:
+    """Store ``record`` unless the tenant has the same label already; whether it was new."""
+    conditions = [
+        col(getattr(LabelRecord, name)).is_(None)
+        if getattr(record, name) is None
+        else col(getattr(LabelRecord, name)) == getattr(record, name)
+        for name in _IDENTITY
+    ]
+    with session_scope() as session:
+        if session.exec(select(LabelRecord.id).where(*conditions)).first() is not None:
+            return False
+        session.add(record)
+    return True
 
 
 def list_labels(*, tenant_id: str = "default", workflow: str | None = None) -> list[LabelRecord]:
@@ -194,8 +262,22 @@ def export_labels(
     return len(labels)
 
 
-def import_labels(path: str | Path, *, tenant_id: str = "default") -> tuple[int, list[LineProblem]]:
+@dataclass(frozen=True)
+class LabelImport:
+    """What :func:`import_labels` did: labels stored, labels already there, bad lines."""
+
+    imported: int
+    duplicates: int
+    problems: list[LineProblem]
+
+
+def import_labels(path: str | Path, *, tenant_id: str = "default") -> LabelImport:
     """Read labels from JSONL; a bad line is reported with its number, the rest imported.
+
+    Idempotent: a label the tenant already has (same kind, answers, score, `by`
+    and note; an earlier import of the same file, or its own export) is skipped
+    and counted in ``duplicates``, so importing twice never doubles a person's
+    weight in :func:`apply_labels`.
 
     Raises:
         DatasetError: the file cannot be read.
@@ -205,22 +287,25 @@ def import_labels(path: str | Path, *, tenant_id: str = "default") -> tuple[int,
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise DatasetError(f"cannot read labels {path}: {exc.strerror or exc}") from None
-    imported, problems = 0, []
+    imported, duplicates, problems = 0, 0, []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             raw = json.loads(line)
-            _import_one(raw, tenant_id)
-            imported += 1
+            if _save_new(_label(raw, tenant_id)):
+                imported += 1
+            else:
+                duplicates += 1
         except json.JSONDecodeError as exc:
             problems.append(LineProblem(str(path), number, f"not valid JSON: {exc.msg}"))
         except (LabelError, KeyError, TypeError, ValueError) as exc:
             problems.append(LineProblem(str(path), number, str(exc)))
-    return imported, problems
+    return LabelImport(imported, duplicates, problems)
 
 
-def _import_one(raw: Any, tenant_id: str) -> None:
+def _label(raw: Any, tenant_id: str) -> LabelRecord:
+    """The label a JSONL line describes, checked as if a person entered it now."""
     if not isinstance(raw, dict):
         raise LabelError("expected a JSON object")
     by = raw.get("by")
@@ -231,21 +316,20 @@ def _import_one(raw: Any, tenant_id: str) -> None:
         score = raw.get("score")
         if not isinstance(score, int | float):
             raise LabelError("a score label needs a numeric `score`")
-        add_score(
+        return _score_label(
             score=float(score),
             run_id=raw.get("run_id"),
             example_id=raw.get("example_id"),
             workflow=raw.get("workflow"),
             **common,
         )
-    elif raw.get("kind") == "preference":
+    if raw.get("kind") == "preference":
         runs = raw.get("run_id") is not None
         chosen = raw.get("run_id") if runs else raw.get("example_id")
         rejected = raw.get("rejected_run_id") if runs else raw.get("rejected_example_id")
         if not isinstance(chosen, str) or not isinstance(rejected, str):
             raise LabelError("a preference needs the chosen and the rejected answer")
-        add_preference(
+        return _preference_label(
             chosen=chosen, rejected=rejected, runs=runs, workflow=raw.get("workflow"), **common
         )
-    else:
-        raise LabelError("`kind` must be `score` or `preference`")
+    raise LabelError("`kind` must be `score` or `preference`")

@@ -12,7 +12,9 @@ Combination, over the graders that apply (score not ``None``):
 A grader *error* counts as 0, so a crashing check can never earn reward.  When
 no grader applies the reward is ``None`` (TRL skips it).  Then each penalty
 whose ``when`` holds caps the reward at its ``cap`` (booking to a denied
-destination floors it at 0, whatever else went right).
+destination floors it at 0, whatever else went right).  A grader or penalty
+that cannot be judged on an example (its data absent) is reported in
+:attr:`Score.inapplicable`, so the workbench can show a rule that never bites.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from rewards.example import Example, completion_text, parse_output
 from rewards.graders import Grader, GraderResult, build_grader
 from rewards.loader import LoadedRewardSpec, load_reward_spec, load_reward_spec_text
+from rewards.reads import evaluate_reading
 from workflows import expressions
 
 __all__ = ["RewardFunction", "RewardModel", "Score", "examples_from_batch"]
@@ -38,10 +41,19 @@ class Score:
     graders: dict[str, GraderResult]
     penalties: list[str] = field(default_factory=list)
     base: float | None = None  # before penalties
+    # Penalties that could not be judged here (name → why): their rule read a
+    # field the example lacks, or could not be evaluated.
+    penalties_inapplicable: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> dict[str, str]:
         return {n: r.error for n, r in self.graders.items() if r.error}
+
+    @property
+    def inapplicable(self) -> dict[str, str]:
+        """Graders and penalties whose data this example lacks (name → reason)."""
+        out = {n: r.reason for n, r in self.graders.items() if r.inapplicable}
+        return out | self.penalties_inapplicable
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +61,7 @@ class Score:
             "base": self.base,
             "penalties": self.penalties,
             "graders": {n: r.to_dict() for n, r in self.graders.items()},
+            "inapplicable": self.inapplicable,
         }
 
 
@@ -80,16 +93,27 @@ class RewardModel:
         memo: dict[str, Any] = {}
         results = {g.name: g(mapping, example, memo) for g in self.graders}
         base = self._combine(results)
-        total, applied = base, []
+        total, applied, inapplicable = base, [], {}
         for penalty in self.spec.penalties:
             try:
-                hit = bool(expressions.evaluate(penalty.when, mapping))
-            except expressions.ExpressionError:
-                hit = False  # e.g. indexing an absent list: the rule cannot have been broken
-            if hit:
+                value, absent = evaluate_reading(penalty.when, mapping)
+            except expressions.ExpressionError as exc:
+                # e.g. indexing an absent list: the rule cannot have been broken,
+                # but nor was it checked.
+                inapplicable[penalty.name] = str(exc)[:160]
+                continue
+            if value:
                 applied.append(penalty.name)
                 total = penalty.cap if total is None else min(total, penalty.cap)
-        return Score(total=total, graders=results, penalties=applied, base=base)
+            elif absent:
+                inapplicable[penalty.name] = f"read absent {', '.join(absent)}"
+        return Score(
+            total=total,
+            graders=results,
+            penalties=applied,
+            base=base,
+            penalties_inapplicable=inapplicable,
+        )
 
     def reward(self, example: Example) -> float | None:
         """Just the total."""

@@ -8,9 +8,10 @@ can be gamed that way.  A probe that would not change an example (nothing
 to pad) does not apply to it.
 
 Which parts of the answer a probe touches can be narrowed in the spec
-(``probes.text_paths``: prose the policy writes; ``probes.value_paths``:
-values it chooses); by default every string (text probes) or every leaf
-(value probes) of the output, and always the completion text.
+(``probes.text_paths``: prose the policy writes, ``completion`` included only
+if listed; ``probes.value_paths``: values it chooses); by default every string
+(text probes) or every leaf (value probes) of the output, and the completion
+text.
 """
 
 from __future__ import annotations
@@ -76,10 +77,21 @@ def _text_fn(transform: Callable[[str], str]) -> Callable[[Any], Any]:
     return lambda v: transform(v) if isinstance(v, str) else v
 
 
-def _with_completion(ex: Example, transform: Callable[[str], str]) -> Example:
-    if ex.completion is not None:
-        ex.completion = transform(ex.completion)
-    return ex
+def _texts(ex: Example, text_paths: list[str] | None, transform: Callable[[str], str]) -> Example:
+    """``transform`` applied to the texts: every string of the output and the
+    completion by default, else only ``text_paths`` (``completion`` among them
+    or not)."""
+    out = _apply(ex, text_paths, _text_fn(transform))
+    if ex.completion is None:
+        return out
+    if text_paths is None or "completion" in text_paths:
+        out.completion = transform(ex.completion)
+    else:
+        # The completion is not prose to degrade here: an answer without the
+        # configured texts (a refusal has no confirmation) stays as it was, and a
+        # structured answer's completion keeps telling its output's story.
+        out = _sync_completion(ex, out)
+    return out
 
 
 def empty(ex: Example, text_paths: list[str] | None, value_paths: list[str] | None) -> Example:
@@ -91,18 +103,15 @@ def empty(ex: Example, text_paths: list[str] | None, value_paths: list[str] | No
 
 def echo(ex: Example, text_paths: list[str] | None, value_paths: list[str] | None) -> Example:
     prompt = ex.prompt or json.dumps(ex.input, ensure_ascii=False, default=str)
-    out = _apply(ex, text_paths, _text_fn(lambda _: prompt))
-    return _with_completion(out, lambda _: prompt)
+    return _texts(ex, text_paths, lambda _: prompt)
 
 
 def padding(ex: Example, text_paths: list[str] | None, value_paths: list[str] | None) -> Example:
-    out = _apply(ex, text_paths, _text_fn(lambda s: s + FILLER))
-    return _with_completion(out, lambda s: s + FILLER)
+    return _texts(ex, text_paths, lambda s: s + FILLER)
 
 
 def flattery(ex: Example, text_paths: list[str] | None, value_paths: list[str] | None) -> Example:
-    out = _apply(ex, text_paths, _text_fn(lambda s: FLATTERY + s))
-    return _with_completion(out, lambda s: FLATTERY + s)
+    return _texts(ex, text_paths, lambda s: FLATTERY + s)
 
 
 def _wrong(value: Any) -> Any:
@@ -120,9 +129,20 @@ def _wrong(value: Any) -> Any:
 
 def _sync_completion(ex: Example, out: Example) -> Example:
     # A structured answer's completion is its JSON: keep the two telling the same story.
-    if out.output != ex.output and ex.completion is not None:
+    if out.output == ex.output or ex.completion is None:
+        return out
+    if ex.completion == ex.output:  # a text answer: the output is the completion itself
+        out.completion = out.output if isinstance(out.output, str) else json.dumps(out.output)
+    elif _is_json_of(ex):
         out.completion = json.dumps(out.output, ensure_ascii=False)
     return out
+
+
+def _is_json_of(ex: Example) -> bool:
+    try:
+        return bool(json.loads(ex.completion or "") == ex.output)
+    except json.JSONDecodeError:
+        return False
 
 
 def wrong_values(

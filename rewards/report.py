@@ -110,6 +110,7 @@ def render_html(report: dict[str, Any]) -> str:
         sc=report["scores"],
         hp=report["hack_probes"],
         zv=report["zero_variance"],
+        per_example=report["per_example"],
         plots=_plots(report),
         fmt=_fmt,
         report_json=jinja2.utils.markupsafe.Markup(report_json),

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "GRADER_KINDS",
+    "DEFAULT_THRESHOLDS",
     "Combine",
     "ConstraintGrader",
     "FieldMatchGrader",
@@ -149,7 +150,12 @@ class Penalty(_Strict):
 
 
 class Thresholds(_Strict):
-    """What an evaluation must show for the version to be approved (unset: not checked)."""
+    """What an evaluation must show for the version to be approved.
+
+    A threshold the spec leaves unset is not checked, except those of
+    :data:`DEFAULT_THRESHOLDS`: every evaluation is held to them, at the
+    spec's value where it sets one, else at the default.
+    """
 
     spearman: float | None = Field(default=None, ge=-1, le=1)
     kendall: float | None = Field(default=None, ge=-1, le=1)
@@ -157,11 +163,53 @@ class Thresholds(_Strict):
     pairwise_accuracy: float | None = Field(default=None, ge=0, le=1)
     hack_pass_rate: float | None = Field(default=None, ge=0, le=1)
     max_zero_variance_share: float | None = Field(default=None, ge=0, le=1)
-    max_grader_error_rate: float | None = Field(default=None, ge=0, le=1)
-    min_labelled: int = Field(default=0, ge=0, description="Labelled examples needed at least.")
+    max_grader_error_rate: float | None = Field(
+        default=None, ge=0, le=1, description="Most errors a grader may have, per example."
+    )
+    max_inapplicable_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Most examples on which one grader or penalty may lack its data.",
+    )
+    min_labelled: int | None = Field(
+        default=None, ge=1, description="Labelled examples needed at least."
+    )
     label_threshold: float = Field(
         default=0.5, ge=0, le=1, description="Score at and above which an answer is `good` (κ)."
     )
+
+    def enforced(self) -> dict[str, tuple[float, str]]:
+        """Every threshold checked, with where its value came from (``spec`` or ``default``)."""
+        out: dict[str, tuple[float, str]] = {}
+        for name in _CHECKED:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = (value, "spec")
+            elif name in DEFAULT_THRESHOLDS:
+                out[name] = (DEFAULT_THRESHOLDS[name], "default")
+        return out
+
+
+# Checked in this order; `label_threshold` is the κ cut, not a check.
+_CHECKED = (
+    "spearman", "kendall", "cohen_kappa", "pairwise_accuracy", "hack_pass_rate",
+    "max_zero_variance_share", "max_grader_error_rate", "max_inapplicable_share",
+    "min_labelled",
+)  # fmt: skip
+
+# The least any approval rests on, so a spec that sets no thresholds is not
+# approved on nothing (a grader timing out on every example once was): the
+# reward must rank answers like people do, resist the hack probes, run
+# without errors, have the data each of its rules reads (a penalty on absent
+# fields once never fired), and be measured on enough labelled answers.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "spearman": 0.5,
+    "hack_pass_rate": 0.9,
+    "max_grader_error_rate": 0.05,
+    "max_inapplicable_share": 0.25,
+    "min_labelled": 20,
+}
 
 
 ProbeName = Literal["empty", "echo", "padding", "flattery", "wrong_values", "extreme_values"]

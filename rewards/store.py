@@ -29,7 +29,7 @@ from forgeyard.records.rewards import (
 )
 from rewards.dataset import Preference, parse_dataset, read_dataset
 from rewards.errors import RewardError, RewardModelNotFound
-from rewards.evaluate import Progress, evaluate
+from rewards.evaluate import Progress, check_size, evaluate
 from rewards.labels import apply_labels
 from rewards.loader import LoadedRewardSpec, load_reward_spec_text
 from rewards.model import RewardModel
@@ -149,7 +149,9 @@ def create_evaluation(
 
     Raises:
         ValueError: not exactly one of a dataset and runs given, or a bad run filter.
-        DatasetError: ``tasks_text`` has a line that is not an ``{input, expected}`` object.
+        DatasetError: the dataset cannot be read or has fewer than
+            :data:`rewards.evaluate.MIN_EXAMPLES` examples; ``tasks_text`` has a
+            line that is not an ``{input, expected}`` object.
     """
     sources = [x for x in (dataset, dataset_text, runs) if x is not None]
     if len(sources) != 1:
@@ -173,6 +175,14 @@ def create_evaluation(
             assert tasks_text is not None
             parse_expected(tasks_text.splitlines(), source=REQUEST_SOURCE)  # refuse now
             request["tasks_text"] = tasks_text
+    if dataset is not None or dataset_text is not None:
+        # Refused before anything is stored; runs are counted when the evaluation runs.
+        ds = (
+            read_dataset(dataset)
+            if dataset is not None
+            else parse_dataset((dataset_text or "").splitlines(), source=REQUEST_SOURCE)
+        )
+        check_size(len(ds.examples), ds.source, len(ds.problems))
     evaluation = EvaluationRecord(
         reward_model_id=record.id, tenant_id=record.tenant_id, request=request
     )

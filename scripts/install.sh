@@ -32,13 +32,13 @@ if [ "$flavour" = cpu ]; then
   "$VENV/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 fi
 
-# The console's browser tests drive Debian's chromium through Playwright (never
+# The browser tests (/docs, the ops console) drive Debian's chromium through Playwright (never
 # `playwright install`, which downloads a browser). Installed when missing and root.
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq chromium
   else
-    echo "==> note: no chromium; the console's browser tests need it (apt-get install chromium)"
+    echo "==> note: no chromium; the browser tests need it (apt-get install chromium)"
   fi
 fi
 

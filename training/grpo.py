@@ -15,11 +15,16 @@ Generation while training:
   them. That is the distribution vLLM's structured output samples from when
   the adapter is served, so what is learnt is what runs get. Open-ended
   outputs (``extract``) are sampled unconstrained.
-* **GPU (TRL's vLLM generation, ``use_vllm``).** TRL drives a colocated vLLM;
-  a closed set becomes one regex over all prompts' answers
-  (``vllm_structured_outputs_regex``), answers not allowed for a prompt score
-  0 in the environment. This path needs CUDA and was not exercised on the
-  CPU-only machines this was built on.
+* **GPU (TRL's vLLM generation, ``use_vllm``).** TRL drives a colocated vLLM.
+  For a closed set each prompt is constrained to *its own* answers (one
+  structured-output regex per prompt, set on vLLM's per-prompt sampling
+  parameters), and forced tokens are left out of the loss as on the CPU path.
+  TRL's vLLM importance-sampling correction is turned off for closed sets: it
+  divides the trainer's unconstrained token probabilities by vLLM's
+  grammar-constrained ones, so the ratio measures the constraint, not a
+  mismatch between engines — over an answer's forced tokens its product goes
+  to about 0 and the default ``sequence_mask`` mode would zero every update.
+  ``bench/gpu_smoke.sh`` runs this path end to end on a GPU machine.
 """
 
 from __future__ import annotations
@@ -54,7 +59,9 @@ from training.config import GRPOJobConfig
 from training.envs import RewardCallable
 
 __all__ = [
+    "PerPromptConstraint",
     "TrainingOutcome",
+    "answers_regex",
     "closed_answers",
     "default_base_model",
     "node_dataset",
@@ -151,14 +158,53 @@ class _ClosedAnswers(LogitsProcessor):
         return scores.masked_fill(~mask, float("-inf"))
 
 
-class _GRPOTrainer(GRPOTrainer):
-    """``GRPOTrainer`` whose plain generation samples only allowed answers for closed nodes."""
+def answers_regex(answers: Sequence[str]) -> str:
+    """A structured-output regex that admits exactly ``answers``."""
+    return "|".join(re.escape(a) for a in sorted(answers))
 
-    def __init__(self, *args: Any, answers: dict[tuple[int, ...], list[list[int]]], **kwargs: Any):
+
+class PerPromptConstraint:
+    """Wraps ``vllm.LLM.generate`` so that each prompt samples only its own answers.
+
+    TRL's colocated generation passes one ``SamplingParams`` for the whole
+    batch (one regex: the union of every prompt's answers); vLLM also takes a
+    list with one per prompt, which is what this builds.
+    """
+
+    def __init__(self, generate: Callable[..., Any], regexes: dict[tuple[int, ...], str]) -> None:
+        self._generate = generate
+        self._regexes = regexes
+
+    def __call__(self, prompts: list[dict[str, Any]], sampling_params: Any, **kwargs: Any) -> Any:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        per_prompt = []
+        for prompt in prompts:
+            params = sampling_params.clone()
+            regex = self._regexes.get(tuple(prompt["prompt_token_ids"]))
+            if regex is not None:
+                params.structured_outputs = StructuredOutputsParams(regex=regex)
+            per_prompt.append(params)
+        return self._generate(prompts, sampling_params=per_prompt, **kwargs)
+
+
+class _GRPOTrainer(GRPOTrainer):
+    """``GRPOTrainer`` whose generation samples only a prompt's allowed answers for closed nodes."""
+
+    def __init__(
+        self,
+        *args: Any,
+        answers: dict[tuple[int, ...], list[list[int]]],
+        answer_regexes: dict[tuple[int, ...], str] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self._answers = answers
         eos = self.processing_class.eos_token_id  # type: ignore[union-attr]
         self._closed = _ClosedAnswers(int(eos))
+        if answers and self.use_vllm and self.vllm_mode == "colocate":
+            llm: Any = self.vllm_generation.llm
+            llm.generate = PerPromptConstraint(llm.generate, answer_regexes or {})
         if answers and not self.use_vllm:
             model: Any = self.model
             generate = model.generate
@@ -187,7 +233,7 @@ class _GRPOTrainer(GRPOTrainer):
         in, its unconstrained log-probability would only add noise.
         """
         output = super()._generate_and_score_completions(inputs)
-        if not self._answers or self.use_vllm:
+        if not self._answers:
             return output
         prompts, prompt_mask = output["prompt_ids"], output["prompt_mask"].bool()
         completions = output["completion_ids"]
@@ -328,10 +374,11 @@ def train_grpo(
         tokenizer.pad_token = tokenizer.eos_token
     dataset, answers = node_dataset(env, tokenizer)
 
-    regex = None
-    if use_vllm and answers:
-        every = sorted({str(tokenizer.decode(a[:-1])) for rows in answers.values() for a in rows})
-        regex = "|".join(re.escape(a) for a in every)
+    # Each closed prompt's answers as text (without EOS), for vLLM's per-prompt constraint.
+    answer_regexes = {
+        prompt: answers_regex([str(tokenizer.decode(a[:-1])) for a in rows])
+        for prompt, rows in answers.items()
+    }
 
     args = GRPOConfig(
         output_dir=str(checkpoints),
@@ -353,7 +400,9 @@ def train_grpo(
         bf16=False,
         use_vllm=use_vllm,
         vllm_mode="colocate",
-        vllm_structured_outputs_regex=regex,
+        # Constrained answers: the correction would compare constrained with
+        # unconstrained probabilities (see the module docstring).
+        vllm_importance_sampling_correction=not answers,
         dataloader_num_workers=0,
     )
     lora = LoraConfig(
@@ -374,6 +423,7 @@ def train_grpo(
         peft_config=lora,
         callbacks=[metrics],
         answers=answers,
+        answer_regexes=answer_regexes,
     )
     trainer.remove_callback(PrinterCallback)  # progress goes to ``on_step``, not stdout
     resume = _latest_checkpoint(checkpoints)

@@ -11,11 +11,16 @@ re-enqueues every unfinished run the database knows about.
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
+from typing import Any
 
+from celery import Celery, signals
+
+from forgeyard.db import SchemaNotReady, wait_for_schema
 from forgeyard.settings import apply_offline_environment, get_settings
 
 apply_offline_environment()
+log = logging.getLogger("forgeyard.worker")
 
 
 def make_app() -> Celery:
@@ -54,3 +59,15 @@ def make_app() -> Celery:
 
 
 app = make_app()
+
+
+@signals.worker_init.connect
+def _wait_for_schema(**_: Any) -> None:
+    # However the worker was started (`forgeyard worker`, `celery -A worker.app`),
+    # it serves only a database at the schema it needs; SystemExit passes
+    # through Celery's signal dispatch, which swallows other errors.
+    try:
+        wait_for_schema()
+    except SchemaNotReady as exc:
+        log.error("worker not started: %s", exc)
+        raise SystemExit(f"worker not started: {exc}") from None

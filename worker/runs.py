@@ -2,13 +2,17 @@
 
 The database is the truth.  A worker executes a run only while it holds the
 run's lease (``lease_owner``, ``lease_expires_at``), which a heartbeat thread
-renews.  A worker killed mid-run stops renewing; the sweeper then finds the
-unfinished run with an expired lease and enqueues it again, and the next
-worker resumes it from its last LangGraph checkpoint (side effects are kept
-to one by the effects ledger).  The sweeper also enqueues queued runs whose
+renews; each taking of the lease gets a new ``lease_epoch`` (a fencing token,
+:mod:`forgeyard.leases`) and every write of the run's execution is conditional
+on it, so a worker that froze past its lease and woke up writes nothing more.
+A worker killed mid-run stops renewing; the sweeper then finds the unfinished
+run with an expired lease and enqueues it again, and the next worker resumes
+it from its last LangGraph checkpoint (side effects are kept to one by the
+effects ledger).  The sweeper also enqueues queued runs whose
 message never reached a worker, e.g. because Redis restarted.
 
-Errors come from :mod:`agents.runner` (``RunNotFound``, ``RunStateError``).
+Errors come from :mod:`agents.runner` (``RunNotFound``, ``RunStateError``);
+:class:`~forgeyard.leases.LeaseLost` stops a worker's run and is logged here.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -24,8 +27,11 @@ from typing import Any
 from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
+from agents.effects import cancelled_output
 from agents.runner import RunNotFound, RunStateError, execute_run, get_run
+from forgeyard import leases
 from forgeyard.db import session_scope
+from forgeyard.leases import Heartbeat, Lease, LeaseLost
 from forgeyard.models import Approval, Run, RunStatus, Step, utcnow
 from forgeyard.settings import get_settings
 from training.adapters import REGISTRY
@@ -39,7 +45,6 @@ __all__ = [
     "enqueue_webhook",
     "process_run",
     "queue_decision",
-    "release_lease",
     "sweep",
 ]
 
@@ -74,75 +79,15 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def acquire_lease(run_id: str, owner: str) -> bool:
-    """Take the run's lease if it is free or expired and the run can make progress."""
-    now = utcnow()
-    lease = timedelta(seconds=get_settings().lease_seconds)
-    with session_scope() as session:
-        result = session.exec(  # type: ignore[call-overload]
-            update(Run)
-            .where(
-                col(Run.id) == run_id,
-                col(Run.status).in_([RunStatus.queued, RunStatus.running]),
-                or_(
-                    col(Run.lease_owner).is_(None),
-                    col(Run.lease_expires_at) < now,
-                    col(Run.lease_owner) == owner,
-                ),
-            )
-            .values(
-                lease_owner=owner,
-                lease_expires_at=now + lease,
-                heartbeat_at=now,
-                executions=Run.executions + 1,
-            )
-        )
-        return bool(result.rowcount == 1)
-
-
-def renew_lease(run_id: str, owner: str) -> bool:
-    """Extend the lease; False when it is no longer ours."""
-    now = utcnow()
-    lease = timedelta(seconds=get_settings().lease_seconds)
-    with session_scope() as session:
-        result = session.exec(  # type: ignore[call-overload]
-            update(Run)
-            .where(col(Run.id) == run_id, col(Run.lease_owner) == owner)
-            .values(lease_expires_at=now + lease, heartbeat_at=now)
-        )
-        return bool(result.rowcount == 1)
-
-
-def release_lease(run_id: str, owner: str) -> None:
-    with session_scope() as session:
-        session.exec(  # type: ignore[call-overload]
-            update(Run)
-            .where(col(Run.id) == run_id, col(Run.lease_owner) == owner)
-            .values(lease_owner=None, lease_expires_at=None)
-        )
-
-
-class _Heartbeat(threading.Thread):
-    """Renews a lease every third of its length until stopped."""
-
-    def __init__(self, run_id: str, owner: str) -> None:
-        super().__init__(name=f"forgeyard-heartbeat-{run_id}", daemon=True)
-        self.run_id, self.owner = run_id, owner
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        interval = get_settings().lease_seconds / 3
-        while not self.stopped.wait(interval):
-            try:
-                if not renew_lease(self.run_id, self.owner):
-                    log.error("run %s: lease lost to another worker", self.run_id)
-                    return
-            except Exception:  # noqa: BLE001 - a database blip; try again next beat
-                log.exception("run %s: heartbeat failed", self.run_id)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
+def acquire_lease(run_id: str, owner: str) -> Lease | None:
+    """Take the run's lease (a new epoch) if it is free or expired and the run can progress."""
+    return leases.acquire(
+        Run,
+        run_id,
+        owner,
+        col(Run.status).in_([RunStatus.queued, RunStatus.running]),
+        executions=Run.executions + 1,
+    )
 
 
 # -- execution --------------------------------------------------------------------
@@ -150,8 +95,9 @@ def process_run(run_id: str) -> Run | None:
     """Execute or resume ``run_id`` under its lease; what a worker task does.
 
     Returns the run as it stands afterwards, or None when there was nothing to
-    do here: no such run, already finished, waiting for a decision, or held
-    by another live worker.
+    do here: no such run, already finished, waiting for a decision, held by
+    another live worker, or taken over by another worker while this one ran
+    (it lost the lease, e.g. frozen past it, and stopped without writing).
     """
     try:
         run = get_run(run_id)
@@ -161,31 +107,47 @@ def process_run(run_id: str) -> Run | None:
     if run.status.finished or run.status == RunStatus.waiting_approval:
         log.info("run %s is %s: nothing to do", run_id, run.status.value)
         return None
-    owner = worker_identity()
-    if not acquire_lease(run_id, owner):
+    lease = acquire_lease(run_id, worker_identity())
+    if lease is None:
         log.info("run %s: held by another worker or no longer runnable", run_id)
         return None
-    heartbeat = _Heartbeat(run_id, owner)
+    heartbeat = Heartbeat(lease)
     heartbeat.start()
-    log.info("run %s (%s): executing as %s", run_id, run.workflow, owner)
+    log.info(
+        "run %s (%s): executing as %s, lease epoch %d%s",
+        run_id,
+        run.workflow,
+        lease.owner,
+        lease.epoch,
+        f", taken over from {lease.previous_owner}" if lease.previous_owner else "",
+    )
     try:
         decision = _pending_decision(run_id)
         resume = None
         if decision is not None:
             resume = {"approved": decision.approved, "by": decision.by, "comment": decision.comment}
         result = execute_run(
-            run_id, resume=resume, adapter_source=REGISTRY, on_step=_stop_if_cancelled
+            run_id,
+            resume=resume,
+            adapter_source=REGISTRY,
+            on_step=_stop_if_cancelled,
+            fence=lease,
         )
         if decision is not None:
             _consume(decision)
+        # Announced by whoever finished it: a cancelled run's by cancel_run.
+        if result.status in (RunStatus.succeeded, RunStatus.failed) and result.webhook_url:
+            lease.check()
+            enqueue_webhook(run_id)
+    except LeaseLost as exc:
+        log.warning("run %s: stopped, lease lost (%s)", run_id, exc)
+        return None
     finally:
         heartbeat.stop()
-        release_lease(run_id, owner)
+        lease.release()
     log.info(
         "run %s: %s%s", run_id, result.status.value, f" ({result.error})" if result.error else ""
     )
-    if result.status.finished and result.webhook_url:
-        enqueue_webhook(run_id)
     return result
 
 
@@ -251,12 +213,18 @@ def queue_decision(
 def cancel_run(run_id: str, *, tenant_id: str, by: str) -> Run:
     """Cancel an unfinished run; a worker executing it stops after its current step.
 
+    A cancel cannot undo what the run already did: its output lists every side
+    effect committed so far (``{"cancelled": true, "effects": [...]}``, each with
+    the tool's response, e.g. a booking reference), and the worker adds one its
+    current step commits before it stops.
+
     Raises:
         RunNotFound: no such run for this tenant.
         RunStateError: the run has already finished.
     """
     now = utcnow()
     with session_scope() as session:
+        output = cancelled_output(session, run_id)
         result = session.exec(  # type: ignore[call-overload]
             update(Run)
             .where(
@@ -267,6 +235,7 @@ def cancel_run(run_id: str, *, tenant_id: str, by: str) -> Run:
             .values(
                 status=RunStatus.cancelled,
                 error=f"cancelled by {by}",
+                output=output,
                 pending_approval=None,
                 finished_at=now,
                 updated_at=now,

@@ -212,6 +212,44 @@ class WorkflowSpec(_Strict):
     )
 
 
+_CONFIG_KINDS: tuple[tuple[type | tuple[type, ...], str], ...] = (
+    (bool, "a boolean"),  # before int: a bool is an int in Python
+    ((int, float), "a number"),
+    (str, "a string"),
+    (list, "a list"),
+    (dict, "an object"),
+)
+
+
+def _config_kind(value: Any) -> str | None:
+    for types, kind in _CONFIG_KINDS:
+        if isinstance(value, types):
+            return kind
+    return None
+
+
+def config_problems(spec: WorkflowSpec, overrides: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(key, message)`` for each override that is not a config key or not of its declared type.
+
+    A config value's type is its default's (``approval_threshold_usd: 20000`` is
+    a number, so ``"lots"`` is refused before a run is made, not in a node).  A
+    default of ``null`` declares no type.
+    """
+    problems = []
+    for key, value in overrides.items():
+        if key not in spec.config:
+            problems.append((key, "not a config key of this workflow"))
+            continue
+        expected = _config_kind(spec.config[key])
+        if expected is None:
+            continue
+        if _config_kind(value) != expected:
+            problems.append(
+                (key, f"must be {expected} like its default {spec.config[key]!r}, got {value!r}")
+            )
+    return sorted(problems)
+
+
 def enum_from_expressions(
     schema: Any, path: tuple[Any, ...] = ()
 ) -> list[tuple[tuple[Any, ...], Any]]:

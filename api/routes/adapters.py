@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep
+from api.deps import AdminDep, ReaderDep
 from api.errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE
 from api.schemas import AdapterOut, PromotionRefusedOut, RollbackOut
 from forgeyard.records.training import AdapterStatus
@@ -19,7 +19,7 @@ router = APIRouter(
 
 @router.get("", response_model=list[AdapterOut])
 def list_adapters(
-    principal: PrincipalDep,
+    principal: ReaderDep,
     workflow: str | None = None,
     node: str | None = None,
     status: AdapterStatus | None = None,
@@ -32,7 +32,7 @@ def list_adapters(
 
 
 @router.get("/{adapter_id}", response_model=AdapterOut)
-def read_adapter(adapter_id: str, principal: PrincipalDep) -> AdapterOut:
+def read_adapter(adapter_id: str, principal: ReaderDep) -> AdapterOut:
     """An adapter: its status, training metrics and the gate's last decision."""
     return AdapterOut.of(adapters.get_adapter(adapter_id, tenant_id=principal.tenant_id))
 
@@ -42,14 +42,14 @@ def read_adapter(adapter_id: str, principal: PrincipalDep) -> AdapterOut:
     response_model=AdapterOut,
     responses={409: {"model": PromotionRefusedOut, "description": "The gate refused it."}},
 )
-def promote_adapter(adapter_id: str, principal: PrincipalDep) -> AdapterOut:
+def promote_adapter(adapter_id: str, principal: AdminDep) -> AdapterOut:
     """Evaluate a candidate against what serves now; active (and served) only if it is better."""
     record = adapters.promote(adapter_id, tenant_id=principal.tenant_id)
     return AdapterOut.of(record)
 
 
 @router.post("/{adapter_id}/rollback", response_model=RollbackOut)
-def rollback_adapter(adapter_id: str, principal: PrincipalDep) -> RollbackOut:
+def rollback_adapter(adapter_id: str, principal: AdminDep) -> RollbackOut:
     """Retire the active adapter; the one it replaced (or the base model) serves again."""
     retired, active = adapters.rollback(adapter_id, tenant_id=principal.tenant_id)
     return RollbackOut(

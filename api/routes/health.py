@@ -7,6 +7,7 @@ import redis
 from fastapi import APIRouter, Response, status
 from sqlalchemy import text
 
+from api.errors import retry_after
 from api.schemas import Check, Readiness
 from forgeyard.db import get_engine
 from forgeyard.settings import get_settings
@@ -65,4 +66,5 @@ def readyz(response: Response) -> Readiness:
     ready = all(c.ok for c in checks.values() if c.required)
     if not ready:
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+        response.headers.update(retry_after())
     return Readiness(ready=ready, checks=checks)

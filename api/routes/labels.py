@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from agents.runner import get_run
-from api.deps import PrincipalDep
+from api.deps import LabellerDep, ReaderDep
 from api.errors import ERROR_RESPONSES
 from api.schemas import LabelCreate, LabelOut
 from rewards import labels
@@ -14,10 +14,10 @@ router = APIRouter(prefix="/v1/runs/{run_id}/labels", tags=["labels"], responses
 
 
 @router.post("", response_model=LabelOut, status_code=status.HTTP_201_CREATED)
-def create_label(run_id: str, body: LabelCreate, principal: PrincipalDep) -> LabelOut:
+def create_label(run_id: str, body: LabelCreate, principal: LabellerDep) -> LabelOut:
     """Label a run: a score in [0, 1], or that it beats another run of the same task."""
     get_run(run_id, tenant_id=principal.tenant_id)  # another tenant's run: 404
-    by = body.by or f"api-key:{principal.key_id}"
+    by = body.by or principal.name
     if body.score is not None:
         record = labels.add_score(
             score=body.score, by=by, run_id=run_id, tenant_id=principal.tenant_id, note=body.note
@@ -35,7 +35,7 @@ def create_label(run_id: str, body: LabelCreate, principal: PrincipalDep) -> Lab
 
 
 @router.get("", response_model=list[LabelOut])
-def list_labels(run_id: str, principal: PrincipalDep) -> list[LabelOut]:
+def list_labels(run_id: str, principal: ReaderDep) -> list[LabelOut]:
     """The run's labels: its scores and the preferences it is part of, oldest first."""
     run = get_run(run_id, tenant_id=principal.tenant_id)
     return [

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 
 from api import reward_specs
-from api.deps import PrincipalDep
+from api.deps import AdminDep, ReaderDep
 from api.errors import ERROR_RESPONSES
 from api.schemas import (
     EvaluationCreate,
@@ -33,7 +33,7 @@ router = APIRouter(prefix="/v1/reward-models", tags=["reward-models"], responses
     responses={200: {"model": RewardModelDetail, "description": "Already registered."}},
 )
 def register_reward_model(
-    body: RewardModelRegister, principal: PrincipalDep, response: Response
+    body: RewardModelRegister, principal: AdminDep, response: Response
 ) -> RewardModelDetail:
     """Register a reward-model spec version from YAML; problems come with line numbers."""
     record, created = reward_specs.register(principal.tenant_id, body.yaml)
@@ -44,16 +44,14 @@ def register_reward_model(
 
 
 @router.get("", response_model=list[RewardModelOut])
-def list_reward_models(
-    principal: PrincipalDep, workflow: str | None = None
-) -> list[RewardModelOut]:
+def list_reward_models(principal: ReaderDep, workflow: str | None = None) -> list[RewardModelOut]:
     """This tenant's reward-model versions, newest first (of one workflow, if given)."""
     versions = store.list_versions(tenant_id=principal.tenant_id, workflow=workflow)
     return [RewardModelOut.of(v) for v in versions]
 
 
 @router.get("/{reward_model_id}", response_model=RewardModelDetail)
-def read_reward_model(reward_model_id: str, principal: PrincipalDep) -> RewardModelDetail:
+def read_reward_model(reward_model_id: str, principal: ReaderDep) -> RewardModelDetail:
     """A reward-model version (by id or hash prefix): its spec, status, latest evaluation."""
     return RewardModelDetail.of(store.get_version(reward_model_id, tenant_id=principal.tenant_id))
 
@@ -64,7 +62,7 @@ def read_reward_model(reward_model_id: str, principal: PrincipalDep) -> RewardMo
     status_code=status.HTTP_202_ACCEPTED,
 )
 def create_evaluation(
-    reward_model_id: str, body: EvaluationCreate, principal: PrincipalDep, response: Response
+    reward_model_id: str, body: EvaluationCreate, principal: AdminDep, response: Response
 ) -> EvaluationOut:
     """Evaluate the version on a labelled dataset or on recorded runs; a worker runs it."""
     version = store.get_version(reward_model_id, tenant_id=principal.tenant_id)
@@ -103,7 +101,7 @@ def _evaluation(reward_model_id: str, evaluation_id: str, tenant_id: str) -> Eva
 def read_evaluation(
     reward_model_id: str,
     evaluation_id: str,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     request: Request,
     output_format: Annotated[Literal["json", "html"] | None, Query(alias="format")] = None,
 ) -> EvaluationOut | HTMLResponse:

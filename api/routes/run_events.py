@@ -19,8 +19,8 @@ from sqlmodel import col, select
 from sse_starlette import EventSourceResponse
 
 from agents.runner import get_run
-from api.deps import PrincipalDep
-from api.errors import ERROR_RESPONSES
+from api.deps import ReaderDep
+from api.errors import ERROR_RESPONSES, unavailable_service
 from api.schemas import StepOut
 from forgeyard.db import session_scope
 from forgeyard.models import Run, Step
@@ -49,7 +49,19 @@ async def _stream(run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
     poll = get_settings().events_poll_seconds
     last_status = None
     while True:
-        run, steps = await run_in_threadpool(_status_and_steps, run_id, after)
+        try:
+            run, steps = await run_in_threadpool(_status_and_steps, run_id, after)
+        except Exception as exc:
+            if unavailable_service(exc) is None:
+                raise
+            # Mid-stream the status is sent already: end the stream cleanly and
+            # tell the client when to reconnect (it resumes with Last-Event-ID).
+            yield {
+                "event": "unavailable",
+                "retry": get_settings().retry_after_seconds * 1000,
+                "data": '{"detail": "the database is unreachable; reconnect to resume"}',
+            }
+            return
         for step in steps:
             after = step.seq
             yield {"event": "step", "id": str(step.seq), "data": StepOut.of(step).model_dump_json()}
@@ -73,7 +85,7 @@ async def _stream(run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
 )
 async def run_events(
     run_id: str,
-    principal: PrincipalDep,
+    principal: ReaderDep,
     last_event_id: Annotated[str | None, Header(description="Resume after this step.")] = None,
 ) -> EventSourceResponse:
     """Each step of the run as it happens (Server-Sent Events), resumable with Last-Event-ID."""

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from agents.runner import get_run
 from agents.trace import load_trace
 from api import registry, submissions
-from api.deps import PrincipalDep, SessionDep
+from api.deps import ReaderDep, SessionDep, SubmitterDep
 from api.errors import ERROR_RESPONSES
 from api.metrics import RUNS_SUBMITTED
 from api.schemas import RunCreate, RunOut, RunPage, StepOut
@@ -30,7 +30,7 @@ router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 def submit_run(
     name: str,
     body: RunCreate,
-    principal: PrincipalDep,
+    principal: SubmitterDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -77,7 +77,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 @router.get("/v1/runs", response_model=RunPage)
 def list_runs(
-    principal: PrincipalDep,
+    principal: ReaderDep,
     session: SessionDep,
     run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
     workflow: str | None = None,
@@ -108,13 +108,13 @@ def list_runs(
 
 
 @router.get("/v1/runs/{run_id}", response_model=RunOut)
-def read_run(run_id: str, principal: PrincipalDep) -> RunOut:
+def read_run(run_id: str, principal: ReaderDep) -> RunOut:
     """A run: status, output, error, spec hash, timings."""
     return RunOut.of(get_run(run_id, tenant_id=principal.tenant_id))
 
 
 @router.get("/v1/runs/{run_id}/steps", response_model=list[StepOut])
-def read_steps(run_id: str, principal: PrincipalDep) -> list[StepOut]:
+def read_steps(run_id: str, principal: ReaderDep) -> list[StepOut]:
     """The recorded trace of a run, in order."""
     get_run(run_id, tenant_id=principal.tenant_id)
     return [StepOut.of(s) for s in load_trace(run_id)]

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
 
-from api.deps import PrincipalDep
+from api.deps import AdminDep, ReaderDep
 from api.errors import ERROR_RESPONSES
 from api.schemas import TrainingJobCreate, TrainingJobDetail, TrainingJobOut, TrainingMetricOut
 from training import jobs
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/training-jobs", tags=["training"], responses=ERRO
 @router.post("", response_model=TrainingJobOut, status_code=status.HTTP_202_ACCEPTED)
 def create_training_job(
     body: TrainingJobCreate,  # type: ignore[valid-type]
-    principal: PrincipalDep,
+    principal: AdminDep,
     response: Response,
 ) -> TrainingJobOut:
     """Start a GRPO job on an approved reward model; a training worker runs it."""
@@ -35,14 +35,14 @@ def create_training_job(
 
 
 @router.get("", response_model=list[TrainingJobOut])
-def list_training_jobs(principal: PrincipalDep, limit: int = 100) -> list[TrainingJobOut]:
+def list_training_jobs(principal: ReaderDep, limit: int = 100) -> list[TrainingJobOut]:
     """This tenant's training jobs, newest first."""
     found = jobs.list_jobs(tenant_id=principal.tenant_id, limit=max(1, min(limit, 500)))
     return [TrainingJobOut.of(j) for j in found]
 
 
 @router.get("/{job_id}", response_model=TrainingJobDetail)
-def read_training_job(job_id: str, principal: PrincipalDep) -> TrainingJobDetail:
+def read_training_job(job_id: str, principal: ReaderDep) -> TrainingJobDetail:
     """A job: status, step of total, message, error, adapter and its latest metrics."""
     job = jobs.get_job(job_id, tenant_id=principal.tenant_id)
     rows = jobs.job_metrics(job.id)
@@ -51,7 +51,7 @@ def read_training_job(job_id: str, principal: PrincipalDep) -> TrainingJobDetail
 
 
 @router.get("/{job_id}/metrics", response_model=list[TrainingMetricOut])
-def read_training_metrics(job_id: str, principal: PrincipalDep) -> list[TrainingMetricOut]:
+def read_training_metrics(job_id: str, principal: ReaderDep) -> list[TrainingMetricOut]:
     """Every logged step's metrics, in step order."""
     job = jobs.get_job(job_id, tenant_id=principal.tenant_id)
     return [TrainingMetricOut.of(r) for r in jobs.job_metrics(job.id)]
@@ -62,7 +62,7 @@ def read_training_metrics(job_id: str, principal: PrincipalDep) -> list[Training
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "The metrics plot."}},
 )
-def read_training_plot(job_id: str, principal: PrincipalDep) -> Response:
+def read_training_plot(job_id: str, principal: ReaderDep) -> Response:
     """The metrics against step as a PNG (drawn from the stored metrics, also while running)."""
     job = jobs.get_job(job_id, tenant_id=principal.tenant_id)
     rows = jobs.job_metrics(job.id)

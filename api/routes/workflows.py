@@ -7,7 +7,7 @@ import logging
 from fastapi import APIRouter, Response, status
 
 from api import registry
-from api.deps import PrincipalDep
+from api.deps import AdminDep, ReaderDep
 from api.errors import ERROR_RESPONSES
 from api.schemas import WorkflowDetail, WorkflowRegister, WorkflowSummary, WorkflowVersion
 from workflows.loader import SpecError
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/workflows", tags=["workflows"], responses=ERROR_R
 
 
 @router.get("", response_model=list[WorkflowSummary])
-def list_workflows(principal: PrincipalDep) -> list[WorkflowSummary]:
+def list_workflows(principal: ReaderDep) -> list[WorkflowSummary]:
     """Workflows this tenant can run, each at its newest version."""
     out = []
     for name in registry.names(principal.tenant_id):
@@ -58,7 +58,7 @@ def _detail(tenant_id: str, name: str, version: str | None = None) -> WorkflowDe
 
 
 @router.get("/{name}", response_model=WorkflowDetail)
-def get_workflow(name: str, principal: PrincipalDep, version: str | None = None) -> WorkflowDetail:
+def get_workflow(name: str, principal: ReaderDep, version: str | None = None) -> WorkflowDetail:
     """A workflow's spec, input schema and versions (newest, or `version`)."""
     return _detail(principal.tenant_id, name, version)
 
@@ -70,7 +70,7 @@ def get_workflow(name: str, principal: PrincipalDep, version: str | None = None)
     responses={200: {"model": WorkflowDetail, "description": "Already registered."}},
 )
 def register_workflow(
-    body: WorkflowRegister, principal: PrincipalDep, response: Response
+    body: WorkflowRegister, principal: AdminDep, response: Response
 ) -> WorkflowDetail:
     """Register a spec, or a new version of one, from YAML; problems come with line numbers."""
     loaded, created = registry.register(principal.tenant_id, body.yaml)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -34,12 +36,14 @@ runs_app = typer.Typer(help="List, inspect, resume and approve runs.", no_args_i
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants of this installation.", no_args_is_help=True)
 keys_app = typer.Typer(help="Per-tenant API keys.", no_args_is_help=True)
+config_app = typer.Typer(help="This installation's settings.", no_args_is_help=True)
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(runs_app, name="runs")
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
 app.add_typer(rewards_app, name="rewards")
 app.add_typer(train_app, name="train")
 app.add_typer(adapters_app, name="adapters")
@@ -53,7 +57,9 @@ def _user_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from agents.runner import RunError
+        from forgeyard.app.backup import BackupError
         from forgeyard.app.stack import StackError
+        from forgeyard.db import SchemaNotReady
         from forgeyard.tenants import TenantError
         from serving import ServingError
         from workflows.catalog import UnknownWorkflowError
@@ -66,6 +72,8 @@ def _user_errors(fn: F) -> F:
             ServingError,
             TenantError,
             StackError,
+            SchemaNotReady,
+            BackupError,
             FileNotFoundError,
             ValueError,
             TimeoutError,
@@ -104,19 +112,183 @@ def _parse_config(pairs: list[str]) -> dict[str, Any]:
 # -- db ---------------------------------------------------------------------
 @db_app.command("upgrade")
 @_user_errors
-def db_upgrade() -> None:
+def db_upgrade(
+    sql: Annotated[
+        bool,
+        typer.Option(
+            "--sql",
+            help="Print the SQL of this upgrade (from the database's current revision) "
+            "instead of running it; PostgreSQL only.",
+        ),
+    ] = False,
+) -> None:
     """Create or migrate the database schema to the newest version."""
-    from forgeyard.db import upgrade
+    from forgeyard.db import upgrade, upgrade_sql
     from forgeyard.settings import get_settings
 
-    upgrade()
-    console.print(f"database at newest schema: {_safe_url(get_settings().resolved_database_url)}")
+    url = get_settings().resolved_database_url
+    with _database_errors(url):
+        if sql:
+            script = upgrade_sql()
+            if not script:
+                err_console.print(f"nothing to do: {_safe_url(url)} is at the newest schema")
+            sys.stdout.write(script)
+            return
+        upgrade()
+    console.print(f"database at newest schema: {_safe_url(url)}")
+
+
+@db_app.command("current")
+@_user_errors
+def db_current() -> None:
+    """Show the database's schema revision and whether migrations are pending."""
+    from forgeyard.db import current_revision, history
+    from forgeyard.settings import get_settings
+
+    url = get_settings().resolved_database_url
+    with _database_errors(url):
+        current = current_revision()
+    revisions = [r.id for r in history()]  # newest first
+    if current is None:
+        pending = len(revisions)
+        console.print(f"{_safe_url(url)}: no schema yet ({pending} migrations to apply)")
+    elif current not in revisions:
+        console.print(f"{_safe_url(url)}: at {current}, which this release does not know")
+        raise typer.Exit(1)
+    else:
+        pending = revisions.index(current)
+        state = "head" if pending == 0 else f"{pending} migration(s) to apply"
+        console.print(f"{_safe_url(url)}: at {current} ({state})")
+    if pending:
+        console.print("apply them with `forgeyard db upgrade` (`--sql` to review first)")
+
+
+@db_app.command("history")
+@_user_errors
+def db_history() -> None:
+    """List the schema migrations, newest first, marking those this database has."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from forgeyard.db import current_revision, history
+
+    revisions = history()  # newest first
+    reachable = True
+    try:
+        current = current_revision()
+    except SQLAlchemyError as exc:
+        # The list is still worth showing without a database, but not as "pending".
+        reachable, current = False, None
+        err_console.print(f"[yellow]database not reachable[/] ({type(exc).__name__})")
+    ids = [r.id for r in revisions]
+    applied = set(ids[ids.index(current) :]) if current in ids else set()
+    for revision in revisions:
+        marks = [
+            m for m, on in (("head", revision.is_head), ("current", revision.id == current)) if on
+        ]
+        state = ("applied" if revision.id in applied else "pending") if reachable else "?"
+        extra = f" [bold]({', '.join(marks)})[/]" if marks else ""
+        console.print(f"{revision.id} {state:>7}  {revision.message}{extra}")
+
+
+@contextlib.contextmanager
+def _database_errors(url: str) -> Iterator[None]:
+    """A database that cannot be reached is a user error, with its URL (no password)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        first = str(exc.orig if hasattr(exc, "orig") and exc.orig else exc).splitlines()[0]
+        raise ValueError(f"cannot use the database {_safe_url(url)}: {first}") from None
+
+
+def _schema_for_serving() -> None:
+    """Before an API or worker serves: migrate (locked), or wait for a release step to."""
+    from forgeyard.db import upgrade, wait_for_schema
+    from forgeyard.settings import get_settings
+
+    if get_settings().migrate_on_start:
+        upgrade()
+    else:
+        wait_for_schema()
 
 
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+# -- backup and restore ---------------------------------------------------------
+@app.command("backup")
+@_user_errors
+def backup_command(
+    archive: Annotated[Path, typer.Argument(help="File to write: .tar, or .tar.gz to compress.")],
+) -> None:
+    """Back up the database and the data directory (models, adapters, reports) to one tar."""
+    from forgeyard.app.backup import backup
+    from forgeyard.settings import get_settings
+
+    url = get_settings().resolved_database_url
+    with _database_errors(url), console.status("backing up…"):
+        summary = backup(archive)
+    console.print(
+        f"backed up {_safe_url(url)} ({summary.database}, schema {summary.revision}) and "
+        f"{summary.files} data files ({summary.data_bytes / 1e6:.1f} MB) to {summary.archive} "
+        f"({summary.archive.stat().st_size / 1e6:.1f} MB)"
+    )
+
+
+@app.command("restore")
+@_user_errors
+def restore_command(
+    archive: Annotated[Path, typer.Argument(help="A file written by `forgeyard backup`.")],
+    force: Annotated[
+        bool, typer.Option(help="Replace a database that already has a schema.")
+    ] = False,
+) -> None:
+    """Restore the database and the data directory from a backup (stop the site first)."""
+    from forgeyard.app.backup import restore
+    from forgeyard.settings import get_settings
+
+    url = get_settings().resolved_database_url
+    with _database_errors(url), console.status("restoring…"):
+        summary = restore(archive, force=force)
+    console.print(
+        f"restored {_safe_url(url)} (schema {summary.revision}, now at the newest) and "
+        f"{summary.files} data files into {get_settings().data_dir}"
+    )
+
+
+# -- config -------------------------------------------------------------------
+@config_app.command("show")
+@_user_errors
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the settings as JSON.")] = False,
+) -> None:
+    """Every setting, its value and where it came from (default, environment, .env).
+
+    Secrets (names with secret, key, password or token) and the passwords in
+    URLs are masked.
+    """
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from forgeyard.settings import describe_settings, get_settings
+
+    described = describe_settings(get_settings())
+    if as_json:
+        sys.stdout.write(json.dumps([asdict(d) for d in described], indent=2) + "\n")
+        return
+    table = Table(box=None, pad_edge=False)
+    table.add_column("variable", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_column("source", no_wrap=True)
+    for d in described:
+        style = "" if d.source == "default" else "bold"
+        table.add_row(d.variable, d.value or "[dim]unset[/]", d.source, style=style)
+    console.print(table)
 
 
 # -- workflows ----------------------------------------------------------------
@@ -362,8 +534,10 @@ def tenants_create(
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
 ) -> None:
     """Create a tenant."""
+    from forgeyard.db import upgrade
     from forgeyard.tenants import create_tenant
 
+    upgrade()
     tenant = create_tenant(tenant_id, name)
     console.print(
         f"tenant [bold]{tenant.id}[/] created; give it a key with "
@@ -374,8 +548,10 @@ def tenants_create(
 @tenants_app.command("list")
 def tenants_list() -> None:
     """List tenants."""
+    from forgeyard.db import upgrade
     from forgeyard.tenants import list_tenants
 
+    upgrade()
     for tenant in list_tenants():
         console.print(f"{tenant.id}  [dim]{tenant.name}  {tenant.created_at:%Y-%m-%d}[/]")
 
@@ -384,17 +560,51 @@ def tenants_list() -> None:
 @_user_errors
 def keys_create(
     tenant_id: Annotated[str, typer.Argument(help="Tenant the key belongs to.")],
-    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    name: Annotated[
+        str,
+        typer.Option(
+            help="Who uses the key (e.g. ops@acme); recorded as the approver of what it approves."
+        ),
+    ] = "",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="What the key may do (repeatable): runs:read, runs:submit, runs:approve, "
+            "labels:write, admin (everything). Default: admin.",
+        ),
+    ] = None,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(help="Expiry from now, e.g. 90d, 12h, 30m. Default: never."),
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once and stored only as a hash."""
-    from forgeyard.tenants import create_key
+    from forgeyard.db import upgrade
+    from forgeyard.models import utcnow
+    from forgeyard.tenants import ADMIN, create_key
 
-    key = create_key(tenant_id, name)
+    upgrade()
+    expires_at = utcnow() + _duration(expires_in, "--expires-in") if expires_in else None
+    key = create_key(tenant_id, name, scopes=scope or [ADMIN], expires_at=expires_at)
+    until = f", expires {key.expires_at:%Y-%m-%d %H:%M} UTC" if key.expires_at else ""
     err_console.print(
-        f"key [bold]{key.id}[/] for tenant `{key.tenant_id}` "
-        "(shown once; send it as `Authorization: Bearer <key>`):"
+        f"key [bold]{key.id}[/] for tenant `{key.tenant_id}`, scopes {', '.join(key.scopes)}"
+        f"{until} (shown once; send it as `Authorization: Bearer <key>`):"
     )
     sys.stdout.write(key.token + "\n")
+
+
+def _duration(text: str, option: str) -> timedelta:
+    """``90d`` / ``12h`` / ``30m`` / ``45s`` as a timedelta; exit 2 naming ``option`` otherwise."""
+    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    number, unit = text[:-1], text[-1:]
+    if unit not in units or not number.isdigit() or int(number) <= 0:
+        err_console.print(
+            f"[red]error:[/] {option}: `{text}` is not a duration; use e.g. 90d, 12h, 30m or 45s"
+        )
+        raise typer.Exit(2)
+    return timedelta(**{units[unit]: int(number)})
 
 
 @keys_app.command("revoke")
@@ -409,29 +619,37 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="Key id (see `keys li
 
 @keys_app.command("list")
 def keys_list(tenant_id: Annotated[str | None, typer.Argument()] = None) -> None:
-    """List API keys (ids only; the secrets are not stored)."""
+    """List API keys (ids, names, scopes, state; the secrets are not stored)."""
+    from forgeyard.db import upgrade
     from forgeyard.tenants import list_keys
 
+    upgrade()
     for key in list_keys(tenant_id):
-        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
-        console.print(f"{key.id}  {key.tenant_id}  [dim]{key.name}  {state}[/]")
+        if key.revoked_at:
+            state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}"
+        elif key.expires_at:
+            state = f"expires {key.expires_at:%Y-%m-%d %H:%M}"
+        else:
+            state = "active"
+        scopes = ",".join(key.scopes or [])
+        console.print(f"{key.id}  {key.tenant_id}  [dim]{key.name or '-'}  {scopes}  {state}[/]")
 
 
 # -- service --------------------------------------------------------------------
 @app.command("api")
+@_user_errors
 def api(
     host: Annotated[str | None, typer.Option(help="Default: FORGEYARD_API_HOST.")] = None,
     port: Annotated[int | None, typer.Option(help="Default: FORGEYARD_API_PORT.")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
 ) -> None:
-    """Serve the HTTP API (uvicorn); migrates the database first."""
+    """Serve the HTTP API (uvicorn); migrates the database first (or waits for it)."""
     import uvicorn
 
-    from forgeyard.db import upgrade
     from forgeyard.settings import get_settings
 
     settings = get_settings()
-    upgrade()
+    _schema_for_serving()
     host, port = host or settings.api_host, port or settings.api_port
     console.print(
         f"API on http://{host}:{port} (docs at /docs), database "
@@ -442,12 +660,18 @@ def api(
 
 
 @app.command("worker")
+@_user_errors
 def worker(
     concurrency: Annotated[int, typer.Option(help="Runs executed at once.")] = 1,
     pool: Annotated[str, typer.Option(help="Celery pool: prefork, solo, threads.")] = "prefork",
     beat: Annotated[
-        bool, typer.Option("--beat/--no-beat", help="Also run the sweeper schedule (one per site).")
-    ] = True,
+        bool,
+        typer.Option(
+            "--beat/--no-beat",
+            help="Also run the sweeper schedule. Exactly one process per site may: "
+            "prefer `forgeyard beat` on its own.",
+        ),
+    ] = False,
     loglevel: str = "INFO",
     queues: Annotated[
         str,
@@ -458,7 +682,6 @@ def worker(
     ] = "runs",
 ) -> None:
     """Run a Celery worker for runs (and, with --beat, the periodic sweeper)."""
-    from forgeyard.db import upgrade
     from forgeyard.settings import get_settings
     from worker.app import app as celery_app
 
@@ -468,7 +691,7 @@ def worker(
     if not names:
         err_console.print("[red]error:[/] --queues: name at least one queue (runs, training)")
         raise typer.Exit(2)
-    upgrade()
+    _schema_for_serving()
     console.print(
         f"worker on queue(s) {', '.join(f'`{n}`' for n in names)} of "
         f"{_safe_url(settings.broker_url)}, database "
@@ -484,6 +707,32 @@ def worker(
     if beat:
         argv += ["--beat", f"--schedule={settings.data_dir / 'celerybeat-schedule'}"]
     celery_app.worker_main(argv)
+
+
+@app.command("beat")
+def beat(loglevel: str = "INFO") -> None:
+    """Run the site's one sweeper schedule (Celery beat); run workers execute the sweeps.
+
+    Start exactly one per site: each beat sends a sweep every
+    FORGEYARD_SWEEP_INTERVAL_SECONDS to the runs queue, where any run worker
+    picks it up (an unconsumed sweep expires after one interval).
+    """
+    from forgeyard.settings import get_settings
+    from worker.app import app as celery_app
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    console.print(
+        f"sweeper: a sweep every {settings.sweep_interval_seconds:g} s to queue "
+        f"`{settings.queue}` of {_safe_url(settings.broker_url)}"
+    )
+    celery_app.start(
+        [
+            "beat",
+            f"--loglevel={loglevel}",
+            f"--schedule={settings.data_dir / 'celerybeat-schedule'}",
+        ]
+    )
 
 
 def main() -> None:

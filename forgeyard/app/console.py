@@ -21,7 +21,12 @@ _STATUS_STYLE = {
     RunStatus.queued: "dim",
     RunStatus.cancelled: "dim",
 }
-_STEP_STYLE = {StepStatus.ok: "green", StepStatus.error: "red", StepStatus.interrupted: "yellow"}
+_STEP_STYLE = {
+    StepStatus.ok: "green",
+    StepStatus.error: "red",
+    StepStatus.interrupted: "yellow",
+    StepStatus.abandoned: "magenta",
+}
 
 
 def short(value: Any, width: int = 90) -> str:
@@ -36,7 +41,8 @@ def step_line(step: Step) -> str:
     style = _STEP_STYLE.get(step.status, "")
     latency = f" {step.latency_ms:.0f} ms" if step.latency_ms else ""
     attempt = f" (try {step.attempt})" if step.attempt > 1 else ""
-    detail = step.error if step.status == StepStatus.error else short(step.output or "", 70)
+    failed = step.status in (StepStatus.error, StepStatus.abandoned)
+    detail = step.error if failed else short(step.output or "", 70)
     return (
         f"[{style}]{'✓' if step.status == StepStatus.ok else '•'}[/] "
         f"[bold]{step.node}[/] [dim]{step.kind}{attempt}{latency}[/] {detail}"

@@ -147,8 +147,17 @@ def _print_summary(report: dict[str, Any]) -> None:
         f"{ds['examples']} examples, {ds['preferences']} preference pairs; reward mean "
         f"{_fmt(sc['total']['mean'])}, {sc['grader_errors']} grader error(s)"
     )
+    lacking = sc.get("inapplicable", {})  # absent from reports stored before it existed
     for name, g in sc["graders"].items():
-        console.print(f"  {name:<24} mean {_fmt(g['mean'])}  n/a {g['none']}  errors {g['errors']}")
+        console.print(
+            f"  {name:<24} mean {_fmt(g['mean'])}  n/a {g['none']}  errors {g['errors']}"
+            f"  lacking data {lacking.get('graders', {}).get(name, 0)}"
+        )
+    for name, fired in sc["penalties"].items():
+        console.print(
+            f"  penalty {name:<16} fired {fired}"
+            f"  lacking data {lacking.get('penalties', {}).get(name, 0)}"
+        )
     console.print(
         f"agreement: ρ {_fmt(ag['spearman'])}  τ {_fmt(ag['kendall'])}  "
         f"κ {_fmt(ag['cohen_kappa'])}  pairwise {_fmt(ag['pairwise_accuracy'])} "
@@ -161,7 +170,11 @@ def _print_summary(report: dict[str, Any]) -> None:
     )
     for c in report["gate"]["checks"]:
         mark = "[green]✓[/]" if c["passed"] else "[red]✗[/]"
-        console.print(f"  {mark} {c['check']} {c['op']} {c['threshold']}: {_fmt(c['value'])}")
+        # Reports stored before thresholds had defaults carry no source.
+        source = c.get("source", "spec")
+        console.print(
+            f"  {mark} {c['check']} {c['op']} {c['threshold']} ({source}): {_fmt(c['value'])}"
+        )
 
 
 @app.command("show")
@@ -260,11 +273,14 @@ def labels_import(
     from rewards.labels import import_labels
 
     _db()
-    count, problems = import_labels(file, tenant_id=tenant or "default")
-    for p in problems:
+    result = import_labels(file, tenant_id=tenant or "default")
+    for p in result.problems:
         err_console.print(f"[yellow]skipped[/] {escape(str(p))}")
-    console.print(f"imported {count} labels, skipped {len(problems)} line(s)")
-    if problems and not count:
+    console.print(
+        f"imported {result.imported} labels, {result.duplicates} already present, "
+        f"skipped {len(result.problems)} line(s)"
+    )
+    if result.problems and not (result.imported or result.duplicates):
         raise typer.Exit(2)
 
 

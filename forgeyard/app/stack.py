@@ -2,8 +2,8 @@
 
 Model server (vLLM; reused when one already answers at the configured URL),
 Redis (started only when none answers at the broker URL and `redis-server` is
-installed), the HTTP API and Celery workers (the first one also runs the
-sweeper).  Each child runs in its own process group and is stopped with it.
+installed), the HTTP API, Celery workers and the one sweeper (`forgeyard
+beat`).  Each child runs in its own process group and is stopped with it.
 """
 
 from __future__ import annotations
@@ -180,6 +180,7 @@ class Stack:
                 self._start_api()
                 for i in range(self.workers):
                     self._start_worker(i)
+                self._start_beat()
                 yield self
             finally:
                 # Workers first (they may be mid-run), the model server last.
@@ -245,10 +246,13 @@ class Stack:
 
     def _start_worker(self, index: int) -> None:
         argv = [sys.executable, "-m", "forgeyard", "worker", "--concurrency", "1"]
-        if index > 0:
-            argv.append("--no-beat")  # one sweeper per site
         self._spawn(f"worker{index + 1}" if self.workers > 1 else "worker", argv)
         console.print(f"worker {index + 1} started (log: {self.log_dir})")
+
+    def _start_beat(self) -> None:
+        # The one sweeper of the site, whatever the number of workers.
+        self._spawn("beat", [sys.executable, "-m", "forgeyard", "beat"])
+        console.print("sweeper started")
 
     def wait(self) -> None:
         """Block until a child dies (an error) or the user interrupts."""

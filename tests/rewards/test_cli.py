@@ -17,7 +17,7 @@ cli = CliRunner()
 @pytest.fixture
 def spec_file(tmp_path: Path) -> Path:
     path = tmp_path / "rm.yaml"
-    path.write_text(spec_yaml(thresholds={"spearman": 0.5}))
+    path.write_text(spec_yaml(thresholds={"spearman": 0.5, "min_labelled": 3}))
     return path
 
 
@@ -87,4 +87,4 @@ def test_label_and_labels_round_trip(sqlite_db, tmp_path) -> None:  # type: igno
     path = tmp_path / "labels.jsonl"
     assert "exported 2" in cli.invoke(app, ["rewards", "labels", "export", str(path)]).output
     imported = cli.invoke(app, ["rewards", "labels", "import", str(path)])
-    assert "imported 2" in imported.output
+    assert "imported 0 labels, 2 already present" in imported.output  # its own labels

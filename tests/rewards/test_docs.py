@@ -27,7 +27,7 @@ def by_hand(output: dict, expected: dict) -> float:
     """The worked example's reward computed independently of the rewards package."""
     answer = 3 * (abs(output["answer"] - expected["answer"]) <= 0.01)
     explained = 1 * bool(re.search("[0-9]", output["explanation"]))
-    short = 1 * (len(output["explanation"]) <= 80)
+    short = 1 * (len(output["explanation"]) <= 40)
     reward = (answer + explained + short) / 5
     if expected["answer"] > 0 and output["answer"] < 0:
         reward = min(reward, 0.1)

@@ -7,6 +7,7 @@ from scipy import stats
 
 from rewards.dataset import Preference
 from rewards.evaluate import evaluate
+from rewards.spec import DEFAULT_THRESHOLDS
 from tests.rewards.factories import example, model
 
 QUOTE = {
@@ -91,7 +92,8 @@ def test_unmeasurable_threshold_fails_and_problems_are_carried() -> None:
     from rewards.dataset import LineProblem
 
     rm = model(QUOTE, thresholds={"kendall": 0.1, "min_labelled": 1})
-    report = evaluate(rm, [example(id="x")], problems=[LineProblem("d", 3, "bad")])
+    exs = [example(id="x"), example(id="y")]
+    report = evaluate(rm, exs, problems=[LineProblem("d", 3, "bad")])
     assert report["dataset"]["problems"] == [{"line": 3, "message": "bad"}]
     checks = {c["check"]: c for c in report["gate"]["checks"]}
     assert checks["kendall"]["value"] is None and not checks["kendall"]["passed"]
@@ -110,3 +112,147 @@ def test_probes_skip_answers_at_or_below_min_reward() -> None:
     # b and c (0.5) and d (0) are not probed; the three right answers are.
     assert report["hack_probes"]["min_reward"] == 0.6
     assert report["hack_probes"]["per_probe"]["empty"]["applied"] == 3
+
+
+SLOW = {
+    "name": "slow",
+    "kind": "python",
+    "function": "tests.rewards.graders_support:slow",
+    "timeout_seconds": 0.01,
+}
+
+
+def labelled(n: int = 24) -> list:  # type: ignore[type-arg]
+    """``n`` answers, right and wrong quotes alternately, labelled accordingly."""
+    return [
+        example({"quote_id": "Q2" if i % 2 else "Q1"}, id=f"x{i}", label=0.0 if i % 2 else 1.0)
+        for i in range(n)
+    ]
+
+
+def test_a_spec_without_thresholds_is_held_to_the_defaults() -> None:
+    # A grader timing out on every example used to be approved: nothing was checked.
+    report = evaluate(model(QUOTE, SLOW), labelled())
+    gate = report["gate"]
+    assert gate["passed"] is False
+    checks = {c["check"]: c for c in gate["checks"]}
+    assert set(checks) == set(DEFAULT_THRESHOLDS) == set(gate["defaults_applied"])
+    assert all(c["source"] == "default" for c in checks.values())
+    assert checks["max_grader_error_rate"]["value"] == 1.0
+    assert not checks["max_grader_error_rate"]["passed"]
+    assert report["scores"]["worst_grader"] == "slow"
+
+
+def test_spec_thresholds_replace_the_defaults_and_say_so() -> None:
+    rm = model(QUOTE, thresholds={"spearman": 0.9, "kendall": 0.8, "min_labelled": 24})
+    gate = evaluate(rm, labelled())["gate"]
+    sources = {c["check"]: (c["source"], c["threshold"]) for c in gate["checks"]}
+    assert sources == {
+        "spearman": ("spec", 0.9),
+        "kendall": ("spec", 0.8),
+        "min_labelled": ("spec", 24),
+    } | {
+        name: ("default", DEFAULT_THRESHOLDS[name])
+        for name in ("hack_pass_rate", "max_grader_error_rate", "max_inapplicable_share")
+    }
+    assert gate["passed"] is True
+
+
+def test_fewer_than_the_minimum_examples_are_refused() -> None:
+    from rewards import DatasetError
+
+    with pytest.raises(DatasetError, match=r"d.jsonl has 1 example\(s\); .* at least 2"):
+        evaluate(model(QUOTE), [example(id="only")], source="d.jsonl")
+
+
+def test_grader_errors_are_counted_apart_from_not_applying() -> None:
+    # Indexing a missing list is an error; `when` false is "does not apply".
+    fragile = {"name": "fragile", "kind": "constraint", "expr": "output.items[0] > 1"}
+    scoped = {"name": "scoped", "kind": "constraint", "expr": "true", "when": "false"}
+    exs = labelled(24)
+    exs[0].output = exs[0].output | {"items": [5]}  # the only one it can read
+    report = evaluate(model(QUOTE, fragile, scoped), exs)
+    graders = report["scores"]["graders"]
+    assert (graders["fragile"]["count"], graders["fragile"]["none"]) == (1, 0)
+    assert graders["fragile"]["errors"] == 23 and graders["fragile"]["error_rate"] == 23 / 24
+    assert (graders["scoped"]["none"], graders["scoped"]["errors"]) == (24, 0)
+    assert set(report["per_example"][1]["errors"]) == {"fragile"}
+    assert report["scores"]["grader_errors"] == 23
+    check = next(c for c in report["gate"]["checks"] if c["check"] == "max_grader_error_rate")
+    assert check["value"] == 23 / 24 and not check["passed"]
+
+
+@pytest.mark.parametrize(("broken", "passed"), [(1, True), (2, False)])
+def test_the_error_share_a_spec_allows(broken: int, passed: bool) -> None:
+    fragile = {"name": "fragile", "kind": "constraint", "expr": "output.items[0] > 1"}
+    exs = labelled(20)
+    for ex in exs[broken:]:
+        ex.output = ex.output | {"items": [5]}
+    rm = model(QUOTE, fragile, thresholds={"max_grader_error_rate": 0.05})
+    check = next(
+        c for c in evaluate(rm, exs)["gate"]["checks"] if c["check"] == "max_grader_error_rate"
+    )
+    assert check["value"] == broken / 20 and check["passed"] is passed
+
+
+GOOD_BOOKING = {"status": "booked", "quote_id": "Q1", "hazardous": False}
+
+
+def test_a_penalty_on_absent_fields_is_reported_and_fails_the_gate() -> None:
+    # `expected.hazmat` is in no example (the data says `hazardous`): the rule never
+    # fires. It used to be silent; now each example says so, and the gate fails.
+    penalty = {"name": "hazmat", "when": "output.status == 'booked' and expected.hazmat", "cap": 0}
+    exs = labelled(24)
+    for ex in exs:
+        ex.output = GOOD_BOOKING | ex.output
+    report = evaluate(model(QUOTE, penalties=[penalty]), exs)
+    inapplicable = report["scores"]["inapplicable"]
+    assert inapplicable["penalties"] == {"hazmat": 24}
+    assert inapplicable["worst"] == "hazmat" and inapplicable["worst_share"] == 1.0
+    assert report["per_example"][0]["inapplicable"] == {"hazmat": "read absent expected.hazmat"}
+    check = next(c for c in report["gate"]["checks"] if c["check"] == "max_inapplicable_share")
+    assert (check["source"], check["passed"]) == ("default", False)
+    # Where the rule's other condition already decides, nothing absent is read.
+    refused = example({"status": "refused"}, id="r")
+    assert model(QUOTE, penalties=[penalty]).score(refused).inapplicable == {}
+
+
+def test_inapplicable_graders_are_told_from_graders_out_of_scope() -> None:
+    # An answer without `x` is the agent's doing, not missing data: out of scope.
+    scoped = {"name": "scoped", "kind": "constraint", "expr": "true", "when": "output.x == 1"}
+    misspelt = {"name": "misspelt", "kind": "constraint", "expr": "true", "when": "expected.hazmat"}
+    price = {
+        "name": "price",
+        "kind": "field_match",
+        "path": "output.price_usd",
+        "expected": "expected.price_usd",  # the data calls it `price`
+    }
+    exs = labelled(24)
+    exs[0].output = exs[0].output | {"x": 2}
+    report = evaluate(
+        model(QUOTE, scoped, misspelt, price, thresholds={"max_inapplicable_share": 1}), exs
+    )
+    counts = report["scores"]["inapplicable"]["graders"]
+    assert counts == {"quote": 0, "scoped": 0, "misspelt": 24, "price": 24}
+    assert report["per_example"][0]["inapplicable"] == {
+        "misspelt": "does not apply: `when` read absent expected.hazmat",
+        "price": "no expected value at `expected.price_usd`",
+    }
+    check = next(c for c in report["gate"]["checks"] if c["check"] == "max_inapplicable_share")
+    assert (check["source"], check["threshold"], check["passed"]) == ("spec", 1, True)
+
+
+@pytest.mark.parametrize(("missing", "passed"), [(6, True), (7, False)])
+def test_the_inapplicable_share_allowed_by_default(missing: int, passed: bool) -> None:
+    price = {
+        "name": "price",
+        "kind": "field_match",
+        "path": "output.price_usd",
+        "expected": "expected.price",
+    }
+    exs = labelled(24)
+    for ex in exs[:missing]:
+        ex.expected = {"choice_quote_id": "Q1"}
+    report = evaluate(model(QUOTE, price), exs)
+    check = next(c for c in report["gate"]["checks"] if c["check"] == "max_inapplicable_share")
+    assert check["value"] == missing / 24 and check["passed"] is passed

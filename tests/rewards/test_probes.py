@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from rewards.probes import FILLER, FLATTERY, PROBES, derive
 from tests.rewards.factories import example
 
@@ -42,3 +44,54 @@ def test_a_probe_that_changes_nothing_does_not_apply() -> None:
     ex = example({"status": "refused"})
     assert "extreme_values" not in derive(ex)
     assert "empty" in derive(ex)
+
+
+def refused():  # type: ignore[no-untyped-def]
+    return example(
+        {"status": "refused", "issues": ["denied party"]},
+        prompt="Book 2 x 40HC",
+        completion="We cannot book this shipment.",
+    )
+
+
+def test_text_probes_touch_only_the_configured_text_paths() -> None:
+    # A refusal has no confirmation: with text_paths naming only the confirmation,
+    # there is no prose to pad, flatter or echo, so those probes do not apply.
+    v = derive(refused(), text_paths=["output.confirmation"])
+    assert not {"echo", "padding", "flattery"} & set(v)
+    booked_v = derive(booked(), text_paths=["output.confirmation"])
+    assert booked_v["padding"].output["confirmation"].endswith(FILLER)
+    assert booked_v["padding"].completion == "BK-1 confirmed"  # not a configured text path
+
+
+def test_completion_is_degraded_when_listed_or_by_default() -> None:
+    listed = derive(refused(), text_paths=["completion"])
+    assert listed["padding"].completion.endswith(FILLER)
+    assert listed["padding"].output == refused().output
+    assert derive(refused())["flattery"].completion.startswith(FLATTERY)
+
+
+def test_a_structured_completion_follows_its_degraded_output() -> None:
+    ex = example(prompt="p")
+    ex.completion = json.dumps(ex.output)
+    padded = derive(ex, text_paths=["output.confirmation"])["padding"]
+    assert json.loads(padded.completion) == padded.output
+
+
+def test_refusals_are_no_false_probe_failures() -> None:
+    from rewards.evaluate import evaluate
+    from tests.rewards.factories import model
+
+    status = {
+        "name": "status",
+        "kind": "field_match",
+        "path": "output.status",
+        "expected": "expected.status",
+    }
+    rm = model(status, probes={"text_paths": ["output.confirmation"]})
+    exs = [
+        example(refused().output, {"status": "refused"}, id=f"r{i}", completion="No.")
+        for i in range(3)
+    ]
+    probes = evaluate(rm, exs)["hack_probes"]
+    assert probes["failures"] == [] and probes["pass_rate"] == 1.0

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from forgeyard.records.rewards import EvaluationStatus, RewardModelStatus
-from rewards import RewardError, RewardModelNotFound
+from rewards import DatasetError, RewardError, RewardModelNotFound
 from rewards.dataset import write_dataset
+from rewards.evaluate import MIN_EXAMPLES
 from rewards.store import (
     create_evaluation,
     get_evaluation,
@@ -51,7 +52,7 @@ def test_versions_are_content_hashes_per_tenant(sqlite_db) -> None:  # type: ign
 
 
 def test_approval_follows_the_latest_evaluation(any_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    version = register(loaded(QUOTE, thresholds={"spearman": 0.9}))
+    version = register(loaded(QUOTE, thresholds={"spearman": 0.9, "min_labelled": 4}))
     with pytest.raises(RewardError, match="not approved"):
         require_approved(version.id)
     seen: list[float] = []
@@ -69,7 +70,9 @@ def test_approval_follows_the_latest_evaluation(any_db, tmp_path) -> None:  # ty
 
 def test_failed_evaluation_is_recorded(sqlite_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
     version = register(loaded(QUOTE))
-    ev = create_evaluation(version.id, dataset=tmp_path / "missing.jsonl")
+    path = dataset(tmp_path)
+    ev = create_evaluation(version.id, dataset=path)
+    path.unlink()  # gone by the time a worker runs it
     with pytest.raises(RewardError):
         run_evaluation(ev.id)
     failed = get_evaluation(ev.id)
@@ -100,7 +103,12 @@ def test_evaluation_job_over_runs(any_db) -> None:  # type: ignore[no-untyped-de
     report = ev.report
     assert report["dataset"]["examples"] == 2 and report["dataset"]["source"].startswith("runs")
     json.dumps(report)
-    assert get_version(version.id).status == RewardModelStatus.approved
+    # Nobody labelled these runs, and without --tasks `sum` has no ground truth:
+    # the default checks of agreement and of the data the graders need fail.
+    failed = {c["check"] for c in report["gate"]["checks"] if not c["passed"]}
+    assert failed == {"spearman", "min_labelled", "max_inapplicable_share"}
+    assert report["scores"]["inapplicable"]["graders"]["sum"] == 2
+    assert get_version(version.id).status == RewardModelStatus.draft
 
 
 def test_runs_get_ground_truth_from_a_tasks_file(sqlite_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -127,3 +135,48 @@ def test_runs_get_ground_truth_from_a_tasks_file(sqlite_db, tmp_path) -> None:  
     tasks.write_text("{oops\n")
     with pytest.raises(RewardError, match="tasks.jsonl:1"):
         run_evaluation(create_evaluation(version.id, runs="limit=10", tasks=tasks).id)
+
+
+def _approved(tmp_path):  # type: ignore[no-untyped-def]
+    version = register(loaded(QUOTE, thresholds={"spearman": 0.9, "min_labelled": 4}))
+    assert run_evaluation(create_evaluation(version.id, dataset=dataset(tmp_path)).id).passed
+    return get_version(version.id)
+
+
+def _evaluations() -> int:
+    from sqlmodel import select
+
+    from forgeyard.db import session_scope
+    from forgeyard.records.rewards import EvaluationRecord
+
+    with session_scope() as session:
+        return len(list(session.exec(select(EvaluationRecord))))
+
+
+@pytest.mark.parametrize("lines", [0, 1])
+def test_a_too_small_dataset_is_refused_and_changes_nothing(sqlite_db, tmp_path, lines) -> None:  # type: ignore[no-untyped-def]
+    version = _approved(tmp_path)
+    before = _evaluations()
+    small = tmp_path / "small.jsonl"
+    small.write_text(
+        "".join(json.dumps(example(id=f"s{i}", label=1.0).to_dict()) + "\n" for i in range(lines))
+        + "{broken\n"
+    )
+    with pytest.raises(DatasetError, match=rf"has {lines} example\(s\) \(1 unreadable line"):
+        create_evaluation(version.id, dataset=small)
+    with pytest.raises(DatasetError, match=f"at least {MIN_EXAMPLES}"):
+        create_evaluation(version.id, dataset_text=small.read_text())
+    after = get_version(version.id)
+    assert after.status == RewardModelStatus.approved
+    assert after.latest_evaluation_id == version.latest_evaluation_id
+    assert _evaluations() == before
+
+
+def test_too_few_runs_fail_the_evaluation_not_the_version(sqlite_db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    version = _approved(tmp_path)
+    adder_run(1, 2)  # one run of `adder`; the version is for logistics_booking: none match
+    ev = create_evaluation(version.id, runs="status=succeeded")
+    with pytest.raises(DatasetError, match=r"has 0 example\(s\)"):
+        run_evaluation(ev.id)
+    assert get_evaluation(ev.id).status == EvaluationStatus.failed
+    assert get_version(version.id).status == RewardModelStatus.approved

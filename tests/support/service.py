@@ -64,6 +64,14 @@ def make_tenant(client: TestClient, tenant_id: str | None = None) -> TenantClien
     return TenantClient(tenant.id, key.id, key.token, client)
 
 
+def another_key(
+    tenant: TenantClient, *scopes: str, name: str = "", expires_at: Any = None
+) -> TenantClient:
+    """The same tenant, with a key of its own (``scopes``, ``name``, expiry)."""
+    key = create_key(tenant.id, name, scopes=scopes, expires_at=expires_at)
+    return TenantClient(tenant.id, key.id, key.token, tenant.client)
+
+
 def new_client() -> TestClient:
     return TestClient(create_app(), raise_server_exceptions=False)
 

@@ -56,3 +56,44 @@ def charge(amount: float, *, ctx: ToolContext) -> dict[str, Any]:
     """A side effect we can count: one 'charge' per call that really runs."""
     calls["test.charge"] += 1
     return {"charged": amount, "key": ctx.idempotency_key}
+
+
+# Leases another worker took over while this one was inside a node, by run id.
+stolen: dict[str, Any] = {}
+
+
+def _take_over(run_id: str) -> None:
+    # What the sweeper and a second worker do while the first is frozen:
+    # the lease expires and is taken at a new epoch.
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from forgeyard import leases
+    from forgeyard.db import session_scope
+    from forgeyard.models import Run, utcnow
+
+    with session_scope() as session:
+        session.exec(  # type: ignore[call-overload]
+            update(Run)
+            .where(Run.id == run_id)  # type: ignore[arg-type]
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    stolen[run_id] = leases.acquire(Run, run_id, "second-worker")
+
+
+@tool("test.lose_lease")
+def lose_lease(*, ctx: ToolContext) -> dict[str, Any]:
+    """Lose the run's lease to another worker during the call (once per run)."""
+    if ctx.run_id not in stolen:
+        _take_over(ctx.run_id)
+    return {"lost": True}
+
+
+@tool("test.charge_and_lose", side_effect=True)
+def charge_and_lose(amount: float, *, ctx: ToolContext) -> dict[str, Any]:
+    """A side effect during which the run's lease is lost (once per run)."""
+    calls["test.charge_and_lose"] += 1
+    if ctx.run_id not in stolen:
+        _take_over(ctx.run_id)
+    return {"charged": amount}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,13 @@ from forgeyard.db import get_engine
 from serving.server import ModelServer
 from training.config import GRPOJobConfig
 from training.envs import reward_model_reward
-from training.grpo import _ClosedAnswers, closed_answers, train_grpo
+from training.grpo import (
+    PerPromptConstraint,
+    _ClosedAnswers,
+    answers_regex,
+    closed_answers,
+    train_grpo,
+)
 from workflows.examples.logistics_booking.models import Booking
 
 pytestmark = pytest.mark.slow
@@ -101,6 +108,43 @@ def test_the_constraint_lets_only_a_rows_allowed_answers_through() -> None:
 
 
 # -- training ---------------------------------------------------------------------------
+
+
+def test_the_answers_regex_admits_exactly_the_answers() -> None:
+    answers = ['{"quote_id":"Q-1.a"}', '{"quote_id":"Q-12"}']
+    pattern = re.compile(answers_regex(answers))
+    assert all(pattern.fullmatch(a) for a in answers)
+    # Regex metacharacters in an id are literal; another prompt's id is refused.
+    assert not pattern.fullmatch('{"quote_id":"Q-1xa"}')
+    assert not pattern.fullmatch('{"quote_id":"Q-2"}')
+
+
+def test_vllm_generation_constrains_each_prompt_to_its_own_answers() -> None:
+    # A unit test of the wrapper around vLLM's LLM.generate (the GPU path); the
+    # recorded call stands in for the engine, the sampling parameters are vLLM's own.
+    from vllm import SamplingParams
+
+    calls: list[Any] = []
+
+    def generate(prompts: list[dict[str, Any]], sampling_params: Any, **kwargs: Any) -> str:
+        calls.append((prompts, sampling_params, kwargs))
+        return "outputs"
+
+    regexes = {(1, 2): answers_regex(['{"id":"A"}']), (3,): answers_regex(['{"id":"B"}'])}
+    wrapped = PerPromptConstraint(generate, regexes)
+    shared = SamplingParams(temperature=1.0, max_tokens=8)
+    prompts = [{"prompt_token_ids": [1, 2]}, {"prompt_token_ids": [3]}, {"prompt_token_ids": [9]}]
+
+    assert wrapped(prompts, sampling_params=shared, use_tqdm=False) == "outputs"
+    ((_, per_prompt, kwargs),) = calls
+    assert kwargs == {"use_tqdm": False}
+    assert [p.structured_outputs.regex if p.structured_outputs else None for p in per_prompt] == [
+        regexes[(1, 2)],
+        regexes[(3,)],
+        None,  # an open prompt keeps the shared parameters
+    ]
+    assert all(p.temperature == 1.0 and p.max_tokens == 8 for p in per_prompt)
+    assert shared.structured_outputs is None  # the caller's parameters are not changed
 
 
 def test_a_short_run_changes_the_lora_weights_logs_metrics_and_touches_no_real_booking(

@@ -27,6 +27,8 @@ FAST = {
     "FORGEYARD_SWEEP_INTERVAL_SECONDS": "1",
     "FORGEYARD_REQUEUE_AFTER_SECONDS": "3",
     "FORGEYARD_WEBHOOK_BACKOFF_SECONDS": "0.2",
+    # The tests' webhook receivers listen on loopback.
+    "FORGEYARD_WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1/32"]',
     "FORGEYARD_EVENTS_POLL_SECONDS": "0.1",
 }
 
@@ -102,12 +104,10 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def start_worker(any_db: str, tmp_path: Path, request) -> Iterator[Callable[..., WorkerProcess]]:  # type: ignore[no-untyped-def]
-    """Start worker processes on this test's database; all are stopped afterwards."""
-    purge_queue()
-    workers: list[WorkerProcess] = []
+def worker_env(any_db: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of this test's worker processes: its database, Redis and queues."""
     settings = get_settings()
-    env = {
+    return {
         **os.environ,
         **FAST,
         "DATABASE_URL": any_db,
@@ -117,6 +117,16 @@ def start_worker(any_db: str, tmp_path: Path, request) -> Iterator[Callable[...,
         "FORGEYARD_QUEUE": settings.queue,
         "FORGEYARD_TRAINING_QUEUE": settings.training_queue,
     }
+
+
+@pytest.fixture
+def start_worker(
+    worker_env: dict[str, str], tmp_path: Path, request
+) -> Iterator[Callable[..., WorkerProcess]]:  # type: ignore[no-untyped-def]
+    """Start worker processes on this test's database; all are stopped afterwards."""
+    purge_queue()
+    workers: list[WorkerProcess] = []
+    env = worker_env
 
     def start(beat: bool = True, queues: str | None = None, **extra_env: str) -> WorkerProcess:
         """A worker on the runs queue (or ``queues``, comma-separated names)."""

@@ -1,4 +1,4 @@
-"""Failures the service survives: a worker killed mid-run, Redis restarted with runs queued.
+"""Failures the service survives: a worker killed or frozen mid-run, Redis restarted.
 
 These are integration tests against real Redis, a real database and real
 worker processes; they restart the shared Redis server, so they always leave
@@ -7,8 +7,12 @@ it running again.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import redis
@@ -103,13 +107,107 @@ def test_kill9_mid_run_is_resumed_by_another_worker_with_one_side_effect(tenant,
     run = tenant.get(f"/v1/runs/{run_id}").json()
     assert run["output"] == {"end": "done", "paid": 4}
     nodes = [(s["node"], s["status"]) for s in tenant.get(steps_url).json()]
-    # Resumed from the checkpoint after `pay`: add and pay ran once, the nap again.
-    assert nodes == [("add", "ok"), ("pay", "ok"), ("nap", "ok"), ("done", "ok")]
+    # Resumed from the checkpoint after `pay`: add and pay ran once, the nap again;
+    # the killed worker's try of the nap is marked once, by the worker that took over.
+    assert nodes == [
+        ("add", "ok"),
+        ("pay", "ok"),
+        ("nap", "abandoned"),
+        ("nap", "ok"),
+        ("done", "ok"),
+    ]
     with session_scope() as s:
         effects = list(s.exec(select(Effect).where(Effect.run_id == run_id)))
         executions = s.get(Run, run_id).executions  # type: ignore[union-attr]
     assert [(e.node, e.status.value) for e in effects] == [("pay", "done")]
     assert executions >= 2
+
+
+class _Hooks:
+    """A local webhook receiver that accepts every call and counts them by run."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        hooks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers["Content-Length"]))
+                hooks.calls.append(self.headers["X-Forgeyard-Run"])
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_worker_frozen_past_its_lease_is_fenced_off_twice_in_a_row(tenant, start_worker):
+    """SIGSTOP the lease holder mid-nap, let the other worker finish the run, then SIGCONT."""
+    tenant.register(napper_yaml())
+    workers = [start_worker(), start_worker()]  # both sweep (beat), either may run a run
+    hooks = _Hooks()
+    try:
+        for round_ in (1, 2):
+            _freeze_the_holder_of_a_run(tenant, workers, hooks, round_)
+    finally:
+        hooks.close()
+
+
+def _freeze_the_holder_of_a_run(tenant, workers, hooks: _Hooks, a: int) -> None:  # type: ignore[no-untyped-def]
+    run_id = tenant.submit({"a": a}, workflow="napper", webhook_url=hooks.url)["id"]
+    steps_url = f"/v1/runs/{run_id}/steps"
+    wait_for(
+        lambda: any(s["node"] == "pay" for s in tenant.get(steps_url).json()),
+        what="the side effect",
+    )
+    time.sleep(0.5)  # inside the 3 s nap
+    with session_scope() as s:
+        owner = s.get(Run, run_id).lease_owner  # type: ignore[union-attr]
+    assert owner is not None
+    frozen = next(w for w in workers if f":{w.proc.pid}:" in owner)
+    other = next(w for w in workers if w is not frozen)
+    os.killpg(frozen.proc.pid, signal.SIGSTOP)
+    try:
+        # Its lease (2 s) expires; the other worker's sweeper hands the run over.
+        wait_for(lambda: _status(tenant, run_id) == "succeeded", what="the taken-over run")
+    finally:
+        os.killpg(frozen.proc.pid, signal.SIGCONT)
+    # Awake, the frozen worker finishes its nap and stops at its next write.
+    wait_for(
+        lambda: f"run {run_id}: stopped, lease lost" in frozen.output(),
+        timeout=30,
+        what="the frozen worker to notice",
+    )
+    wait_for(lambda: run_id in hooks.calls, what="the webhook")
+    time.sleep(1.0)  # room for a second delivery, were there one
+
+    nodes = [(s["node"], s["status"]) for s in tenant.get(steps_url).json()]
+    assert nodes == [
+        ("add", "ok"),
+        ("pay", "ok"),
+        ("nap", "abandoned"),
+        ("nap", "ok"),
+        ("done", "ok"),
+    ]
+    assert tenant.get(f"/v1/runs/{run_id}").json()["output"] == {"end": "done", "paid": a}
+    with session_scope() as s:
+        effects = list(s.exec(select(Effect).where(Effect.run_id == run_id)))
+        record = s.get(Run, run_id)
+    assert [(e.node, e.status.value) for e in effects] == [("pay", "done")]
+    assert record is not None and record.lease_epoch == 2 and record.lease_owner is None
+    assert hooks.calls.count(run_id) == 1
+    # The logs tell the story: one stopped, the other took over and finished.
+    assert f"run {run_id}: succeeded" not in frozen.output()
+    assert f"run {run_id}: succeeded" in other.output()
+    assert "taken over from" in other.output()
 
 
 def _redis_up() -> bool:

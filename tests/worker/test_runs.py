@@ -26,12 +26,16 @@ def _set(run_id: str, **values) -> None:  # type: ignore[no-untyped-def]
 
 def test_lease_is_exclusive_until_it_expires(any_db):
     run_id = _run()
-    assert runs.acquire_lease(run_id, "w1")
-    assert not runs.acquire_lease(run_id, "w2")
-    assert runs.renew_lease(run_id, "w1") and not runs.renew_lease(run_id, "w2")
+    first = runs.acquire_lease(run_id, "w1")
+    assert first is not None and first.epoch == 1 and first.previous_owner is None
+    assert runs.acquire_lease(run_id, "w2") is None
+    assert first.renew()
     _set(run_id, lease_expires_at=utcnow() - timedelta(seconds=1))
-    assert runs.acquire_lease(run_id, "w2")
-    assert not runs.renew_lease(run_id, "w1")  # w1 learns it lost the run
+    second = runs.acquire_lease(run_id, "w2")
+    assert second is not None and second.epoch == 2 and second.previous_owner == "w1"
+    assert not first.renew()  # w1 learns it lost the run
+    first.release()  # a lost lease's release leaves the new holder's alone
+    assert get_run(run_id).lease_owner == "w2"
 
 
 def test_process_run_does_nothing_for_finished_held_or_unknown_runs(any_db):
@@ -39,7 +43,7 @@ def test_process_run_does_nothing_for_finished_held_or_unknown_runs(any_db):
     assert runs.process_run(done).status == RunStatus.succeeded
     assert runs.process_run(done) is None
     held = _run()
-    assert runs.acquire_lease(held, "someone-alive")
+    assert runs.acquire_lease(held, "someone-alive") is not None
     assert runs.process_run(held) is None
     assert runs.process_run("no-such-run") is None
 

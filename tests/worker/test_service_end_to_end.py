@@ -72,7 +72,8 @@ def test_http_submit_approval_and_finish_with_a_real_worker(tenant, start_worker
             ("gate", "ok"),
             ("done", "ok"),
         ]
-        assert steps[4]["output"]["by"] == "alice" and steps[4]["output"]["comment"] == "fine"
+        # The approver is the key's principal, not the name the body claims.
+        assert steps[4]["output"]["by"] == "tests" and steps[4]["output"]["comment"] == "fine"
         with session_scope() as s:
             effects = list(s.exec(select(Effect).where(Effect.run_id == run["id"])))
         assert len(effects) == 1

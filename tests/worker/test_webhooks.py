@@ -14,6 +14,16 @@ from worker import webhooks
 from workflows.loader import load_spec_text
 
 
+@pytest.fixture(autouse=True)
+def allowed_hosts(monkeypatch):  # type: ignore[no-untyped-def]
+    from forgeyard.settings import get_settings
+
+    monkeypatch.setenv("FORGEYARD_WEBHOOK_ALLOWED_HOSTS", '["*.test", "10.20.0.0/16"]')
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 @pytest.fixture
 def finished_run(sqlite_db) -> str:  # type: ignore[no-untyped-def]
     run = start_run(
@@ -65,3 +75,72 @@ def test_delivery_gives_up_after_max_attempts(finished_run, monkeypatch):
 def test_backoff_doubles():
     first = webhooks.backoff(0)
     assert [webhooks.backoff(n) / first for n in range(4)] == [1, 2, 4, 8]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://receiver.test/hook", "https://a.b.test:8443/x", "http://10.20.3.4/hook"],
+)
+def test_allowed_hosts_by_name_pattern_or_network(url):
+    webhooks.check_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:8000/v1/unload_lora_adapter", "not allowed"),
+        ("http://169.254.169.254/latest/meta-data", "not allowed"),
+        ("http://10.21.0.1/hook", "not allowed"),
+        ("http://test/hook", "not allowed"),
+        ("file:///etc/passwd", "not an http"),
+    ],
+)
+def test_other_hosts_are_refused_naming_the_setting(url, why):
+    with pytest.raises(webhooks.WebhookRefused, match=why) as caught:
+        webhooks.check_url(url)
+    assert "not an http" in str(caught.value) or "FORGEYARD_WEBHOOK_ALLOWED_HOSTS" in str(
+        caught.value
+    )
+
+
+def test_with_no_allowlist_every_webhook_is_refused(monkeypatch):
+    from forgeyard.settings import get_settings
+
+    monkeypatch.setenv("FORGEYARD_WEBHOOK_ALLOWED_HOSTS", "[]")
+    get_settings.cache_clear()
+    with pytest.raises(webhooks.WebhookRefused, match="webhooks are off"):
+        webhooks.check_url("http://receiver.test/hook")
+
+
+def test_delivery_checks_the_allowlist_again_and_sends_nothing_when_refused(
+    finished_run, monkeypatch
+):
+    from forgeyard.settings import get_settings
+
+    seen = _answer(monkeypatch, [200])
+    monkeypatch.setenv("FORGEYARD_WEBHOOK_ALLOWED_HOSTS", '["hooks.elsewhere.example"]')
+    get_settings.cache_clear()
+    assert webhooks.deliver(finished_run) is False  # refused: no retry
+    assert seen == []
+    run = get_run(finished_run)
+    assert run.webhook_delivered_at is None and run.webhook_error.startswith("refused: ")
+
+
+def test_during_a_rotation_calls_carry_a_signature_per_secret(finished_run, monkeypatch):
+    from forgeyard.settings import get_settings
+
+    monkeypatch.setenv("FORGEYARD_WEBHOOK_SECRET", "new-secret")
+    monkeypatch.setenv("FORGEYARD_WEBHOOK_PREVIOUS_SECRET", "old-secret")
+    get_settings.cache_clear()
+    seen = _answer(monkeypatch, [200])
+    assert webhooks.deliver(finished_run) is True
+    request = seen[0]
+    timestamp = request.headers["X-Forgeyard-Timestamp"]
+    signatures = request.headers["X-Forgeyard-Signature"].split(" ")
+    assert signatures == [
+        webhooks.sign("new-secret", timestamp, request.content),
+        webhooks.sign("old-secret", timestamp, request.content),
+    ]
+    # A receiver that still has only the old secret accepts the call.
+    old = webhooks.sign("old-secret", timestamp, request.content)
+    assert any(hmac.compare_digest(old, s) for s in signatures)

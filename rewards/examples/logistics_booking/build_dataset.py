@@ -22,7 +22,15 @@ booked the wrong quantity                                     0.2
 asked the shipper although the request was complete           0.1
 refused a request that was only incomplete                    0.2
 booked where it must not (denied, invalid, nothing eligible)  0.0
+hazardous cargo booked without a person approving it as such  0.0
+the right booking, but no confirmation (empty, blank, none)   0.3
+the right quote booked at another price                       0.2
 ==========================================================  =====
+
+The last three rows were added after a partner's review found the model
+scoring them 0.96, 0.88 and 0.88; they were labelled by these rows before the
+model was changed (``_extra_answers`` writes them, leaving the earlier
+answers and their labels as they were).
 
 Run ``python -m rewards.examples.logistics_booking.build_dataset`` to rewrite
 ``labelled.jsonl`` (deterministic).
@@ -44,6 +52,8 @@ from workflows.examples.logistics_booking.tools import quote
 __all__ = ["DATASET", "build"]
 
 DATASET = Path(__file__).with_name("labelled.jsonl")
+# workflow.yaml's config.approval_threshold_usd
+_APPROVAL_THRESHOLD_USD = 20000
 _FLATTERY = "You're absolutely right to book early, what an excellent request! "
 _PADDING = (
     " We truly appreciate your business and look forward to serving you again. Should you"
@@ -89,6 +99,16 @@ def _state(task: BookingTask, request: dict[str, Any] | None = None) -> dict[str
         "validation": {"valid": e.valid, "request": request or e.request},
         "screening": {"cleared": e.cleared, "eligible_quote_ids": list(e.eligible_quote_ids)},
     }
+
+
+def _approved(state: dict[str, Any], output: dict[str, Any]) -> dict[str, Any]:
+    """A booked run's state: the approval node ran before booking, as in the workflow
+    (a person signs off hazardous cargo and prices above the threshold; else policy)."""
+    request = state["validation"]["request"] or {}
+    required = bool(request.get("hazardous")) or output["price_usd"] > _APPROVAL_THRESHOLD_USD
+    by = "ops@desk.example" if required else "policy"
+    approval = {"approved": True, "required": required, "by": by, "comment": None}
+    return state | {"approval": approval}
 
 
 def _answers(task: BookingTask, rng: random.Random) -> list[tuple[str, dict, dict, float]]:
@@ -159,14 +179,78 @@ def _answers(task: BookingTask, rng: random.Random) -> list[tuple[str, dict, dic
     return out
 
 
+def _extra_answers(
+    tasks: list[BookingTask], seed: int
+) -> dict[str, list[tuple[str, dict, dict, float]]]:
+    """The answers of the rubric's last three rows, by task id, a few variants of each.
+
+    A separate random stream, so the answers drawn before these rows existed
+    stay exactly as they were.
+    """
+    rng = random.Random(seed * 1000 + 13)
+    out: dict[str, list[tuple[str, dict, dict, float]]] = {}
+    bookable = [
+        t for t in tasks if t.expected.valid and t.expected.cleared and t.expected.choice_quote_id
+    ]
+    expensive_seen = 0
+    for task in (t for t in bookable if t.expected.hazardous):
+        e, ref = task.expected, _reference(task.task_id)
+        output = _booked(ref, _quotes(task)[str(e.choice_quote_id)])
+        assert e.request is not None
+        # The request read as harmless: below the price threshold policy lets it
+        # through; above it a person signs off the price, never told of the hazard.
+        misread = dict(e.request, hazardous=False, imo_class=None, un_number=None)
+        if output["price_usd"] <= _APPROVAL_THRESHOLD_USD:
+            state, kind = _approved(_state(task, misread), output), "hazardous_policy_approved"
+        elif expensive_seen % 2 == 0:
+            state, kind = _approved(_state(task, misread), output), "hazardous_approved_as_harmless"
+            expensive_seen += 1
+        else:  # booked without going through approval at all
+            state, kind = _state(task), "hazardous_unapproved"
+            expensive_seen += 1
+        out.setdefault(task.task_id, []).append((kind, output, state, 0.0))
+    standard = [t for t in bookable if not t.expected.hazardous]
+    rng.shuffle(standard)
+    blanks: list[Any] = ["", "   ", None, "MISSING"]
+    for task, blank in zip(standard[:4], blanks, strict=True):
+        e, ref = task.expected, _reference(task.task_id)
+        output = _booked(ref, _quotes(task)[str(e.choice_quote_id)])
+        if blank == "MISSING":
+            del output["confirmation"]
+        else:
+            output["confirmation"] = blank
+        item = ("empty_confirmation", output, _approved(_state(task), output), 0.3)
+        out.setdefault(task.task_id, []).append(item)
+    for n, task in enumerate(standard[4:7]):
+        e, ref = task.expected, _reference(task.task_id)
+        quotes = _quotes(task)
+        choice = quotes[str(e.choice_quote_id)]
+        dearer = [q["price_usd"] for q in quotes.values() if q["price_usd"] > choice["price_usd"]]
+        price = [
+            round(choice["price_usd"] * 1.1),  # a surcharge nobody quoted
+            min(dearer) if dearer else choice["price_usd"] + 400,  # another quote's price
+            choice["price_usd"] + 50,  # off by a little, still not the quote
+        ][n]
+        output = _booked(ref, dict(choice, price_usd=price))
+        item = ("wrong_price", output, _approved(_state(task), output), 0.2)
+        out.setdefault(task.task_id, []).append(item)
+    return out
+
+
 def build(n_tasks: int = 36, seed: int = 11) -> tuple[list[Example], list[Preference]]:
     """The labelled examples and the preference pairs between answers to one task."""
     rng = random.Random(seed)
     tasks = generate_tasks(n_tasks, seed, invalid_share=0.12, denied_share=0.15)
+    extra = _extra_answers(tasks, seed)
     examples: list[Example] = []
     preferences: list[Preference] = []
     for task in tasks:
-        answers = _answers(task, rng)
+        answers = [
+            (kind, output, _approved(state, output) if output.get("status") == "booked" else state,
+             label)
+            for kind, output, state, label in _answers(task, rng)
+        ]  # fmt: skip
+        answers += extra.get(task.task_id, [])
         ids = []
         for kind, output, state, label in answers:
             ex_id = f"{task.task_id}-{kind}"

@@ -17,7 +17,7 @@ def test_score_and_preference_are_recorded_and_listed(tenant):
     assert scored.status_code == 201
     label = scored.json()
     assert (label["kind"], label["score"], label["workflow"]) == ("score", 0.75, "adder")
-    assert label["by"] == f"api-key:{tenant.key_id}" and label["note"] == "ok"
+    assert label["by"] == "tests" and label["note"] == "ok"
     preferred = tenant.post(
         f"/v1/runs/{second}/labels", json={"preferred_over": first, "by": "ana"}
     )
@@ -26,7 +26,7 @@ def test_score_and_preference_are_recorded_and_listed(tenant):
 
     listed = tenant.get(f"/v1/runs/{first}/labels").json()
     assert [(x["kind"], x["by"]) for x in listed] == [
-        ("score", f"api-key:{tenant.key_id}"),
+        ("score", "tests"),
         ("preference", "ana"),
     ]
     assert [x["kind"] for x in tenant.get(f"/v1/runs/{second}/labels").json()] == ["preference"]
