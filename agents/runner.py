@@ -23,7 +23,6 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from agents.adapters import AdapterSource, BaseModelOnly
 from agents.compiler import compile_workflow, initial_state
@@ -46,7 +45,6 @@ __all__ = [
     "decide",
     "execute_run",
     "get_run",
-    "list_runs",
     "save_spec",
     "start_run",
     "validate_input",
@@ -161,14 +159,6 @@ def get_run(run_id: str, *, tenant_id: str | None = None) -> Run:
     if run is None or (tenant_id is not None and run.tenant_id != tenant_id):
         raise RunNotFound(f"No run `{run_id}`.")
     return run
-
-
-def list_runs(*, limit: int = 50, tenant_id: str | None = None) -> list[Run]:
-    with session_scope() as session:
-        query = select(Run).order_by(Run.created_at.desc()).limit(limit)  # type: ignore[attr-defined]
-        if tenant_id is not None:
-            query = query.where(Run.tenant_id == tenant_id)
-        return list(session.exec(query))
 
 
 def pinned_spec(run: Run) -> LoadedSpec:
