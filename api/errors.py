@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agents.replay import ReplayInvalid, SpecMissing
 from agents.runner import InputInvalid, RunNotFound, RunStateError
 from agents.search import CursorInvalid, QueryInvalid
 from api.registry import SpecNotAllowed, VersionConflict
@@ -64,6 +65,9 @@ STATUS_OF: dict[type[Exception], int] = {
     RewardModelNotFound: status.HTTP_404_NOT_FOUND,
     TrainingJobNotFound: status.HTTP_404_NOT_FOUND,
     RunStateError: status.HTTP_409_CONFLICT,
+    # The source run's pinned spec is gone: the request is fine, the run is not replayable.
+    SpecMissing: status.HTTP_409_CONFLICT,
+    ReplayInvalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
     IdempotencyConflict: status.HTTP_409_CONFLICT,
     VersionConflict: status.HTTP_409_CONFLICT,
     InputInvalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -129,7 +133,7 @@ def error_response(
 
 
 def _problems(exc: Exception) -> list[Problem]:
-    if isinstance(exc, InputInvalid):
+    if isinstance(exc, InputInvalid | ReplayInvalid):
         return [Problem(field=p.field, message=p.message) for p in exc.problems]
     if isinstance(exc, QueryInvalid):
         return [Problem(field=exc.field, message=exc.reason)]

@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from forgeyard.models import Run, RunStatus, Step
+from forgeyard.models import Run, RunKind, RunStatus, Step
 from forgeyard.records.rewards import (
     EvaluationRecord,
     EvaluationStatus,
@@ -105,6 +105,12 @@ class RunOut(BaseModel):
     finished_at: datetime | None
     updated_at: datetime
     duration_seconds: float | None = Field(description="From start to finish (or to now).")
+    kind: RunKind = Field(description="`run`, or the replay or fork of `parent_run_id`.")
+    parent_run_id: str | None = Field(description="The run this one replays or forks.")
+    replay: dict[str, Any] | None = Field(
+        description="How the replay or fork was made and, once finished, its result: "
+        "`identical`, or `diverged` with the first differing step."
+    )
     links: dict[str, str]
 
     @classmethod
@@ -120,6 +126,10 @@ class RunOut(BaseModel):
         }
         if run.status == RunStatus.waiting_approval:
             links |= {"approve": f"{base}/approve", "reject": f"{base}/reject"}
+        links |= {"replay": f"{base}/replay", "fork": f"{base}/fork"}
+        links["lineage"] = f"{base}/lineage"
+        if run.parent_run_id:
+            links["parent"] = f"/v1/runs/{run.parent_run_id}"
         fields = set(cls.model_fields) - {"duration_seconds", "links"}
         return cls(
             **{name: getattr(run, name) for name in fields}, duration_seconds=duration, links=links
@@ -569,3 +579,76 @@ class RollbackOut(BaseModel):
     active: AdapterOut | None = Field(
         description="The adapter answering the node again; null: the base model does."
     )
+
+
+class ReplayCreate(BaseModel):
+    """How to replay a finished run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["recorded", "what_if"] = Field(
+        default="recorded",
+        description="`recorded`: every answer from the recording (no model call, no side "
+        "effect). `what_if`: llm nodes answered live, by `adapter` or `model` when given.",
+    )
+    adapter: str | None = Field(
+        default=None, min_length=1, max_length=300, description="A served LoRA adapter name."
+    )
+    model: str | None = Field(
+        default=None, min_length=1, max_length=300, description="A served model name."
+    )
+
+
+class StepRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: str = Field(min_length=1, max_length=200)
+    visit: int = Field(default=0, ge=0)
+
+
+class ForkCreate(BaseModel):
+    """Where to fork a run and how to change its state there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at_step: int | StepRef = Field(
+        description="The step's `seq` in the trace, or `{node, visit}`; the fork starts "
+        "from the checkpoint after it."
+    )
+    patch: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="RFC 6902 JSON-patch operations on the state, e.g. "
+        '`[{"op": "replace", "path": "/choice/quote_id", "value": "Q2"}]`.',
+    )
+    live_effects: bool = Field(
+        default=False,
+        description="Side effects for real, each after a person's approval; "
+        "otherwise they happen in a sandbox database.",
+    )
+
+
+class BulkReplayCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    last: int = Field(ge=1, le=500, description="Replay this many of the newest finished runs.")
+
+
+class BulkReplayOut(BaseModel):
+    """How many of a workflow's recent runs replayed identically (recorded mode)."""
+
+    workflow: str
+    replayed: int
+    identical: int
+    diverged: int
+    identical_replays: list[str] = Field(description="Ids of the identical replays.")
+    diverged_replays: list[dict[str, Any]] = Field(
+        description="Each diverged replay: `replay_id`, `source_id`, `divergence`, `message`."
+    )
+
+
+class LineageOut(BaseModel):
+    """Where a run comes from and what was made of it."""
+
+    ancestors: list[RunOut] = Field(description="Its source, that one's source, …; nearest first.")
+    children: list[RunOut] = Field(description="Its replays and forks, oldest first.")

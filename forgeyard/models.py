@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -36,6 +36,15 @@ class RunStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
+
+
+class RunKind(StrEnum):
+    """What made a run: a request, or an operator replaying or forking another run."""
+
+    run = "run"
+    replay_recorded = "replay_recorded"
+    replay_what_if = "replay_what_if"
+    fork = "fork"
 
 
 class StepStatus(StrEnum):
@@ -149,6 +158,20 @@ class Run(SQLModel, table=True):
     enqueued_at: datetime | None = None
     executions: int = 0
     lease_epoch: int = 0
+
+    # Lineage: a replay or fork is a new run pointing at its source, which it
+    # never changes.  ``replay`` holds how it was made (mode, adapter, fork
+    # step, patch) and, once finished, its result (identical / diverged at …).
+    # ``kind`` is a plain string column (not a database enum) so adding a kind
+    # needs no type migration on PostgreSQL.
+    parent_run_id: str | None = Field(
+        default=None, foreign_key="runs.id", index=True, max_length=32
+    )
+    kind: RunKind = Field(
+        default=RunKind.run,
+        sa_column=Column(String(32), nullable=False, server_default=RunKind.run.value),
+    )
+    replay: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class Approval(SQLModel, table=True):

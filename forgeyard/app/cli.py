@@ -20,6 +20,7 @@ apply_offline_environment()
 import typer  # noqa: E402
 from rich.prompt import Confirm  # noqa: E402
 
+from forgeyard.app import replay_cli  # noqa: E402
 from forgeyard.app.adapters_cli import app as adapters_app  # noqa: E402
 from forgeyard.app.console import console, err_console  # noqa: E402
 from forgeyard.app.model_cli import app as model_app  # noqa: E402
@@ -32,7 +33,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 workflows_app = typer.Typer(help="Inspect and validate workflow specs.", no_args_is_help=True)
-runs_app = typer.Typer(help="List, inspect, resume and approve runs.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List, inspect, resume, approve, replay and fork runs.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants of this installation.", no_args_is_help=True)
 keys_app = typer.Typer(help="Per-tenant API keys.", no_args_is_help=True)
@@ -591,6 +594,9 @@ def runs_approve(
     print_run(result)
     if result.status == RunStatus.failed:
         raise typer.Exit(1)
+
+
+replay_cli.register(runs_app, _user_errors, _drive)
 
 
 # -- tenants and keys -------------------------------------------------------------

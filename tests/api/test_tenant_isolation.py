@@ -19,6 +19,8 @@ RUN_ENDPOINTS = [
     ("POST", "/v1/runs/{id}/cancel"),
     ("GET", "/v1/runs/{id}/labels"),
     ("GET", "/v1/runs/{id}/diff/{id}"),
+    ("POST", "/v1/runs/{id}/replay"),
+    ("GET", "/v1/runs/{id}/lineage"),
 ]
 TRAINING_JOB_ENDPOINTS = [
     ("GET", "/v1/training-jobs/{id}"),
@@ -32,6 +34,9 @@ ALL_ENDPOINTS = RUN_ENDPOINTS + [
     ("POST", "/v1/workflows"),
     ("POST", "/v1/workflows/adder/runs"),
     ("POST", "/v1/runs/{id}/labels"),
+    # (A fork needs `at_step`; tests/api/routes/test_replay.py checks its 404.)
+    ("POST", "/v1/runs/{id}/fork"),
+    ("POST", "/v1/workflows/adder/replays"),
     ("GET", "/v1/reward-models"),
     ("POST", "/v1/reward-models"),
     ("GET", "/v1/reward-models/rm"),
