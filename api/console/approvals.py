@@ -8,10 +8,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 
+from agents.search import RunQuery, search_runs
 from api.console.render import PREFIX, page
 from api.console.session import UserDep, require_csrf
-from api.deps import SessionDep
-from api.routes import runs as runs_api
+from api.schemas import RunOut
 from forgeyard.models import RunStatus
 from worker.runs import queue_decision
 
@@ -22,18 +22,17 @@ router = APIRouter()
 def inbox(
     request: Request,
     user: UserDep,
-    db: SessionDep,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """Runs of this tenant waiting for an approval, newest first, each with its question."""
-    found = runs_api.list_runs(
-        user.principal, db, run_status=RunStatus.waiting_approval, cursor=cursor, limit=50
-    )
+    reader = user.need("runs:read")
+    query = RunQuery.of(status=[RunStatus.waiting_approval])
+    found = search_runs(reader.tenant_id, query, cursor=cursor or None, limit=50)
     return page(
         request,
         "approvals.html.jinja",
         session=user,
-        runs=found.items,
+        runs=[RunOut.of(r) for r in found.runs],
         next_cursor=found.next_cursor,
     )
 
@@ -47,11 +46,12 @@ def decide(
     back: Annotated[Literal["run", "approvals"], Form()] = "run",
 ) -> Response:
     """Approve or reject the step the run waits on; a worker carries the run on."""
+    approver = user.need("runs:approve")
     queue_decision(
         run_id,
-        tenant_id=user.tenant_id or "",
+        tenant_id=approver.tenant_id,
         approved=decision == "approve",
-        by=user.who,
+        by=approver.name,  # as the approve API records it: the key's principal
         comment=comment.strip() or None,
     )
     done = "approved" if decision == "approve" else "rejected"

@@ -20,6 +20,11 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def _plain(value: Any) -> Any:
+    # Enum members and their stored strings read the same on a page.
+    return getattr(value, "value", value)
+
+
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
 
@@ -39,7 +44,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pretty=_pretty, when=_when, seconds=_seconds)
+    env.filters.update(pretty=_pretty, when=_when, seconds=_seconds, plain=_plain)
     env.globals["ui"] = PREFIX
     return env
 

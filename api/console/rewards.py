@@ -21,7 +21,7 @@ router = APIRouter()
 @router.get("/runs/{run_id}/rewards")
 def rewards_panel(run_id: str, request: Request, user: UserDep) -> Response:
     """Each reward model's total and per-grader scores (a fragment for htmx, else a page)."""
-    scores = score_run(run_id, tenant_id=user.tenant_id or "")
+    scores = score_run(run_id, tenant_id=user.need("runs:read").tenant_id)
     fragment = request.headers.get("HX-Request") == "true"
     return page(
         request,
@@ -47,7 +47,6 @@ def label_run(
             score=score.strip() or None,  # type: ignore[arg-type]
             preferred_over=preferred_over.strip() or None,
             note=note.strip() or None,
-            by=user.who,
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -55,7 +54,7 @@ def label_run(
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"{where}: {first['msg']}"
         ) from None
-    label = create_label(run_id, body, user.principal)
+    label = create_label(run_id, body, user.need("labels:write"))
     what = f"score {label.score:g}" if label.score is not None else "preference"
     return RedirectResponse(
         f"{PREFIX}/runs/{run_id}?notice={quote(f'Label saved ({what}).')}#labels",

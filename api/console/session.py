@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlmodel import Session
 
-from api.deps import Principal, get_db
-from forgeyard.models import ApiKey
+from api.deps import Principal, get_db, require
+from forgeyard.models import ApiKey, utcnow
 from forgeyard.settings import get_settings
+from forgeyard.tenants import principal_name
 
 __all__ = [
     "COOKIE",
@@ -49,25 +51,34 @@ class CsrfFailed(Exception):
 
 @dataclass(frozen=True)
 class ConsoleSession:
-    """What the cookie carries; ``tenant_id`` is ``None`` before login."""
+    """What the cookie carries; ``tenant_id`` is ``None`` before login.
+
+    ``principal`` is filled from the key's row on every request (never from the
+    cookie), so the key's current name, scopes, revocation and expiry apply.
+    """
 
     csrf: str
     tenant_id: str | None = None
     key_id: str | None = None
+    principal: Principal | None = field(default=None, compare=False)
 
     @classmethod
     def new(cls, tenant_id: str | None = None, key_id: str | None = None) -> ConsoleSession:
         return cls(csrf=secrets.token_urlsafe(32), tenant_id=tenant_id, key_id=key_id)
 
-    @property
-    def principal(self) -> Principal:
-        assert self.tenant_id is not None and self.key_id is not None
-        return Principal(tenant_id=self.tenant_id, key_id=self.key_id)
+    def acting(self) -> Principal:
+        """The logged-in key as the JSON API sees it."""
+        assert self.principal is not None, "only for a logged-in session"
+        return self.principal
 
-    @property
-    def who(self) -> str:
-        """How decisions and labels made in the console are signed."""
-        return f"console:api-key:{self.key_id}"
+    def need(self, scope: str) -> Principal:
+        """The principal, if its key holds ``scope``; the API's own 403 otherwise."""
+        return require(scope)(self.acting())
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands datetimes back without their zone; they are stored in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -101,11 +112,19 @@ def _logged_in(request: Request, db: Annotated[Session, Depends(get_db)]) -> Con
     session = current_session(request)
     if session is None or session.tenant_id is None or session.key_id is None:
         raise LoginRequired(ended=session is None and COOKIE in request.cookies)
-    # A revoked key ends its console sessions too, not only its API calls.
+    # A revoked or expired key ends its console sessions too, not only its API calls.
     key = db.get(ApiKey, session.key_id)
     if key is None or key.revoked_at is not None or key.tenant_id != session.tenant_id:
         raise LoginRequired(ended=True)
-    return session
+    if key.expires_at is not None and _aware(key.expires_at) <= utcnow():
+        raise LoginRequired(ended=True)
+    principal = Principal(
+        tenant_id=key.tenant_id,
+        key_id=key.id,
+        name=principal_name(key),
+        scopes=tuple(key.scopes or ()),
+    )
+    return replace(session, principal=principal)
 
 
 UserDep = Annotated[ConsoleSession, Depends(_logged_in)]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from api.console import session as sessions
+from forgeyard.db import session_scope
+from forgeyard.models import ApiKey, utcnow
 from forgeyard.settings import get_settings
 from forgeyard.tenants import revoke_key
 from tests.support.console import csrf_of, login
-from tests.support.service import new_client
+from tests.support.service import another_key, new_client
+from worker.runs import process_run
 
 
 def test_login_sets_a_strict_httponly_session_and_shows_the_tenants_runs(tenant):
@@ -140,3 +144,29 @@ def test_another_tenants_run_is_not_found(tenant, tenant_factory):
     assert answer.status_code == 404
     assert f"No run `{theirs['id']}`" in answer.text
     assert theirs["id"] not in tenant.client.get("/ui/runs").text
+
+
+def test_a_key_does_in_the_console_only_what_its_scopes_allow(tenant):
+    waiting = tenant.submit({"a": 3, "b": 4})
+    process_run(waiting["id"])  # 7 > 5: waits for a person
+    reader = another_key(tenant, "runs:read", name="night-shift")
+    csrf = login(reader.client, reader.token)
+    assert reader.client.get(f"/ui/runs/{waiting['id']}").status_code == 200
+    decided = reader.client.post(
+        f"/ui/runs/{waiting['id']}/decision", data={"csrf": csrf, "decision": "approve"}
+    )
+    assert decided.status_code == 403 and "lacks the scope `runs:approve`" in decided.text
+    labelled = reader.client.post(
+        f"/ui/runs/{waiting['id']}/labels", data={"csrf": csrf, "score": "1"}
+    )
+    assert labelled.status_code == 403 and "labels:write" in labelled.text
+    assert tenant.get(f"/v1/runs/{waiting['id']}").json()["status"] == "waiting_approval"
+    assert tenant.get(f"/v1/runs/{waiting['id']}/labels").json() == []
+    expired = another_key(tenant, "runs:read", expires_at=utcnow() + timedelta(seconds=1))
+    login(expired.client, expired.token)
+    with session_scope() as s:
+        key = s.get(ApiKey, expired.key_id)
+        key.expires_at = utcnow() - timedelta(seconds=1)
+        s.add(key)
+    gone = expired.client.get("/ui/runs", follow_redirects=False)
+    assert gone.headers["location"].startswith("/ui/login?expired=1")

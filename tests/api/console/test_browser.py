@@ -2,8 +2,10 @@
 
 uvicorn serves the API and the console, a Celery worker runs the logistics
 workflow on the session's vLLM (the tiny model), PostgreSQL holds it all.
-An operator logs in, searches, opens a run and its ``choose`` step, approves a
-waiting run from the inbox and labels another.
+An operator logs in, searches by a field of the input, opens a run and its
+``choose`` step, approves a waiting run from the inbox, labels another, forks
+the approved run at ``choose`` with another quote, finds the fork in the
+lineage and compares the two.
 
 Set ``FORGEYARD_CONSOLE_SCREENSHOTS=docs/img`` to write the README's screenshots.
 """
@@ -30,10 +32,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REQUEST = json.loads((EXAMPLES_DIR / "logistics_booking/inputs/structured.json").read_text())
 
 
-def _screenshot(page, name: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def _screenshot(page, name: str, tmp_path: Path, *, full_page: bool = True) -> None:  # type: ignore[no-untyped-def]
     target = Path(os.environ.get("FORGEYARD_CONSOLE_SCREENSHOTS") or tmp_path)
     target.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(target / name), full_page=True)
+    page.screenshot(path=str(target / name), full_page=full_page)
 
 
 def _submit(api: httpx.Client, run_input: dict) -> str:
@@ -65,13 +67,18 @@ def test_an_operator_finds_reads_approves_and_labels_runs(stack, browser, tmp_pa
 
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{stack.url}/ui/runs")
-    assert page.url.endswith("/ui/login")  # no session yet
+    assert "/ui/login?next=%2Fui%2Fruns" in page.url  # no session yet
     page.fill("input[name=api_key]", key.token)
     page.click("button:has-text('Log in')")
     page.wait_for_url("**/ui/runs")
     assert "tenant ops-browser" in page.inner_text("header")
 
-    # Search with the list's filters.
+    # Search by a field of the input, then by status and workflow.
+    page.fill("input[name=where] >> nth=-1", "input.request.commodity=bicycles")
+    page.click("button:has-text('Search')")
+    page.wait_for_url("**where=input.request.commodity**")
+    assert page.locator("a.run-link").all_inner_texts() == [bikes]
+    page.goto(f"{stack.url}/ui/runs")
     page.select_option("select[name=status]", "waiting_approval")
     page.fill("input[name=workflow]", "logistics_booking")
     page.click("button:has-text('Search')")
@@ -111,7 +118,7 @@ def test_an_operator_finds_reads_approves_and_labels_runs(stack, browser, tmp_pa
     with session_scope() as s:
         decision = s.exec(select(Approval).where(Approval.run_id == furniture)).one()
     assert (decision.approved, decision.comment) == (True, "checked the rate")
-    assert decision.by == f"console:api-key:{key.id}"
+    assert decision.by == "browser test"  # the key's name
 
     # Label the other run.
     page.goto(f"{stack.url}/ui/runs/{bikes}")
@@ -122,4 +129,53 @@ def test_an_operator_finds_reads_approves_and_labels_runs(stack, browser, tmp_pa
     assert "Label saved (score 0.8)." in page.inner_text(".notice")
     labels = api.get(f"/v1/runs/{bikes}/labels").json()
     assert [(x["score"], x["note"]) for x in labels] == [(0.8, "fine pick")]
+
+    # Fork the booked run after `choose` with another quote: the state edited as JSON.
+    steps = api.get(f"/v1/runs/{furniture}/steps").json()
+    screening = next(s for s in steps if s["node"] == "screen")["output"]
+    chosen = choose["output"]["quote_id"]
+    other = next(q for q in screening["eligible_quote_ids"] if q != chosen)
+    page.goto(f"{stack.url}/ui/runs/{furniture}")
+    item = page.locator(f"#step-{choose['seq']}")
+    item.locator("summary").click()
+    item.locator("a.fork-link").click()
+    page.wait_for_url(f"**/ui/runs/{furniture}/fork?seq={choose['seq']}")
+    editor = page.locator("textarea[name=state]")
+    editor.fill("{ not json")
+    page.click("button:has-text('Fork')")
+    assert "Not valid" in page.inner_text(".json-problem")  # checked before it is sent
+    assert "/fork?seq=" in page.url
+    state = json.loads(page.evaluate("document.querySelector('textarea').defaultValue"))
+    assert state["choice"] == {"quote_id": chosen}
+    state["choice"]["quote_id"] = other
+    editor.fill(json.dumps(state, indent=2))
+    page.click("button:has-text('Fork')")
+    page.wait_for_url("**/ui/runs/*?notice=Fork*")
+    fork = page.url.split("/ui/runs/")[1].split("?")[0]
+    assert fork != furniture
+    assert "Fork of" in page.inner_text("#lineage")
+    # The fork's own approval step asks again (threshold 0); approve it on its page.
+    if _settled(api, fork)["status"] == "waiting_approval":
+        page.goto(f"{stack.url}/ui/runs/{fork}")
+        page.click("#pending button.approve")
+        page.wait_for_url(f"**/ui/runs/{fork}?notice=*")
+    done = _settled(api, fork)
+    assert done["status"] == "succeeded" and done["output"]["quote_id"] == other
+    booked = next(s for s in api.get(f"/v1/runs/{fork}/steps").json() if s["node"] == "book")
+    assert booked["output"]["quote_id"] == other  # the sandbox booking, in the fork's trace
+
+    # The source's lineage lists the fork; the diff shows where they part.
+    page.goto(f"{stack.url}/ui/runs/{furniture}")
+    lineage = page.locator("#lineage")
+    assert fork in lineage.inner_text()
+    lineage.locator(f"tr.child:has-text('{fork}') >> text=diff").click()
+    page.wait_for_url(f"**/ui/diff/{furniture}/{fork}")
+    assert f"after step {choose['seq']} (choose)" in page.inner_text("#fork-point")
+    assert "First divergence" in page.inner_text("#verdict")
+    assert page.locator(".diff-row.first").count() == 1
+    rows = page.locator(".diff-row.diverged")
+    book_row = rows.filter(has=page.locator("h3 > code", has_text="book"))
+    assert other in book_row.inner_text() and chosen in book_row.inner_text()
+    page.set_viewport_size({"width": 1280, "height": 1500})
+    _screenshot(page, "console-diff.png", tmp_path, full_page=False)  # the top: where they part
     page.close()

@@ -57,7 +57,7 @@ def test_labels_from_the_form_are_recorded_through_the_labels_api(tenant):
         ("score", 0.75, None),
         ("preference", None, twin),
     ]
-    assert labels[0]["by"] == f"console:api-key:{tenant.key_id}"
+    assert labels[0]["by"] == "tests"  # the key's principal, as the API records it
     assert "good pick" in preferred.text  # the run page lists its labels
 
     for data, field in (

@@ -47,3 +47,26 @@ def test_run_page_shows_each_step_with_its_input_and_output(tenant):
     assert "&#34;sum&#34;: 3" in page.text  # the add step's output, escaped JSON
     # An approval not required by the policy is shown as such.
     assert "not required by the policy" in page.text
+
+
+def test_search_by_a_field_of_the_input_the_key_and_the_time(tenant):
+    small = tenant.submit({"a": 1, "b": 2})
+    keyed = tenant.post(
+        "/v1/workflows/adder/runs", json={"input": {"a": 7}}, headers={"Idempotency-Key": "k-47"}
+    ).json()
+    login(tenant.client, tenant.token)
+    by_field = tenant.client.get("/ui/runs", params={"where": "input.a=7"})
+    assert _run_ids(by_field.text) == [keyed["id"]]
+    assert 'value="input.a=7"' in by_field.text  # the form keeps the search
+    assert _run_ids(tenant.client.get("/ui/runs", params={"key": "k-47"}).text) == [keyed["id"]]
+    both = tenant.client.get("/ui/runs", params=[("where", "input.a=1"), ("where", "input.b=2")])
+    assert _run_ids(both.text) == [small["id"]]
+    later = tenant.client.get("/ui/runs", params={"created_after": "2999-01-01T00:00"})
+    assert _run_ids(later.text) == []
+    for params, code, field in (
+        ({"where": "request.a=1"}, 422, "where"),
+        ({"created_after": "yesterday"}, 422, "created_after"),
+        ({"cursor": "garbage"}, 400, "cursor"),
+    ):
+        bad = tenant.client.get("/ui/runs", params=params)
+        assert bad.status_code == code and field in bad.text, (params, bad.status_code, bad.text)
