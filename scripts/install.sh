@@ -32,6 +32,16 @@ if [ "$flavour" = cpu ]; then
   "$VENV/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
 fi
 
+# The browser tests (/docs, the ops console) drive Debian's chromium through Playwright (never
+# `playwright install`, which downloads a browser). Installed when missing and root.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq chromium
+  else
+    echo "==> note: no chromium; the browser tests need it (apt-get install chromium)"
+  fi
+fi
+
 "$VENV/bin/python" - <<'PY'
 import importlib
 for module in ("vllm", "transformers", "langgraph", "sqlmodel", "forgeyard.app.cli"):

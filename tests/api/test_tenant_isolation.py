@@ -18,9 +18,9 @@ RUN_ENDPOINTS = [
     ("POST", "/v1/runs/{id}/reject"),
     ("POST", "/v1/runs/{id}/cancel"),
     ("GET", "/v1/runs/{id}/labels"),
+    ("GET", "/v1/runs/{id}/diff/{id}"),
     ("POST", "/v1/runs/{id}/replay"),
     ("GET", "/v1/runs/{id}/lineage"),
-    ("GET", "/v1/runs/{id}/diff/{id}"),
 ]
 TRAINING_JOB_ENDPOINTS = [
     ("GET", "/v1/training-jobs/{id}"),
