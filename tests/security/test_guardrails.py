@@ -15,7 +15,6 @@ answers a test scripts for it.  The inputs are the injection corpus
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
 from collections import Counter
@@ -32,6 +31,7 @@ from forgeyard.db import session_scope
 from forgeyard.models import Run, RunStatus, StepStatus
 from tests.security.corpus import Case, load_cases
 from tests.support.hostile_model import HostileModel
+from tests.support.network import guard_loopback, is_loopback
 from workflows.catalog import resolve
 from workflows.examples.logistics_booking._screen import screen_request
 from workflows.examples.logistics_booking._validate import normalize_request
@@ -62,26 +62,10 @@ def test_corpus_is_big_enough():
     assert len({c.attack for c in CASES}) >= 8
 
 
-def _is_loopback(address: Any) -> bool:
-    if isinstance(address, str):  # a Unix socket path
-        return True
-    return address[0] == "localhost" or ipaddress.ip_address(address[0]).is_loopback
-
-
 @pytest.fixture
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list:
     """Every socket connect, refused outside loopback (the no-call-home test's guard)."""
-    seen: list = []
-    real_connect = socket.socket.connect
-
-    def guarded_connect(self, address):
-        seen.append(address)
-        if not _is_loopback(address):
-            raise AssertionError(f"connection outside loopback: {address!r}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
-    return seen
+    return guard_loopback(monkeypatch)
 
 
 def _laundered(truth: dict[str, Any]) -> dict[str, Any]:
@@ -185,7 +169,7 @@ def test_injection_corpus_cannot_break_the_guards(any_db, loopback_only, extract
             violations += [f"{case.case_id}: {v}" for v in _violations(case, run, before, server)]
     assert violations == [], f"{len(violations)} guard failures, e.g. {violations[:3]}; {outcomes}"
     assert sum(outcomes.values()) == len(CASES)
-    assert all(_is_loopback(a) for a in loopback_only) and loopback_only
+    assert loopback_only and all(is_loopback(a) for a in loopback_only)
 
 
 def test_schema_violating_answers_are_refused_not_stored(any_db):
@@ -257,3 +241,10 @@ def test_prompts_never_carry_another_tenants_data(any_db):
         assert run.status == RunStatus.succeeded, run.error
         later = [str(body) for _, body in server.requests[seen_before:]]
         assert later and not any("SECRET42" in body or "4242" in body for body in later)
+
+
+def test_the_loopback_guard_refuses_an_outside_address(loopback_only):
+    """The guard the tests above rely on does fire (the URL a hostile confirmation names)."""
+    with socket.socket() as sock, pytest.raises(AssertionError, match="outside loopback"):
+        sock.connect(("198.51.100.7", 80))
+    assert loopback_only == [("198.51.100.7", 80)]
