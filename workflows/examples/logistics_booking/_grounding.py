@@ -41,7 +41,7 @@ def _mentions(haystack: tuple[str, ...], name: str) -> bool:
 def _denied_places() -> tuple[tuple[str, tuple[str, ...], frozenset[str]], ...]:
     """(label, names the text may use, the locodes that carry it) for each denied place."""
     policy = sanctions()
-    places = []
+    places: list[tuple[str, tuple[str, ...], frozenset[str]]] = []
     for country in policy.countries:
         locodes = frozenset(p.locode for p in ports().values() if p.country == country.country)
         places.append((country.name, (country.name,), locodes))
