@@ -3,10 +3,22 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-fast lint schema clean
+.PHONY: help install install-offline wheelhouse lock demo test test-fast lint schema clean
 
-install:
-	@./scripts/install.sh
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+install:  ## .venv from requirements/{cpu,gpu}.lock (hash-checked; once, then only on change)
+	@FORGEYARD_VENV=$(VENV) ./scripts/install.sh
+
+install-offline:  ## the same from wheelhouse/{cpu,gpu} only, no index (air-gapped sites)
+	@FORGEYARD_VENV=$(VENV) FORGEYARD_WHEELHOUSE=wheelhouse ./scripts/install.sh
+
+wheelhouse:  ## download every wheel of both locks and build the project's into wheelhouse/{cpu,gpu}
+	./scripts/wheelhouse.sh cpu gpu
+
+lock:  ## re-resolve requirements/{cpu,gpu}.lock from pyproject.toml (needs uv)
+	./scripts/lock.sh
 
 demo: install  ## the logistics booking workflow end to end, on a local model
 	$(BIN)/forgeyard demo

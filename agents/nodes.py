@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command, interrupt
@@ -47,7 +47,7 @@ from workflows.spec import (
 )
 from workflows.tools import ToolContext, ToolError, registry
 
-__all__ = ["NodeError", "NodeTimeout", "RunServices", "make_node"]
+__all__ = ["Answers", "NodeError", "NodeTimeout", "RunServices", "make_node"]
 
 log = logging.getLogger("forgeyard.agents")
 
@@ -73,6 +73,26 @@ class NodeTimeout(NodeError):
         super().__init__(message, retryable=True)
 
 
+class Answers(Protocol):
+    """Where a replay's nodes get their answers instead of (or before) doing the work.
+
+    Implemented by :mod:`agents.replay`; a normal run has none.  Each method
+    is asked with the node, its visit and the input the re-executed code
+    computed, so the implementation can compare that input with the recording.
+    """
+
+    def llm(self, node: str, visit: int, messages: list[dict[str, Any]], schema: Any) -> Any:
+        """A :class:`ModelCall` to use instead of the model, or None to ask the model."""
+
+    def tool(
+        self, node: str, visit: int, args: dict[str, Any], side_effect: bool, perform: Any
+    ) -> Any:
+        """The tool's answer; ``perform()`` does the real (or sandboxed) call."""
+
+    def approval(self, node: str, visit: int, message: str | None) -> dict[str, Any] | None:
+        """A recorded decision ``{approved, by, comment}``, or None to wait for a person."""
+
+
 @dataclass
 class RunServices:
     """What nodes of one run use to do and record their work."""
@@ -89,6 +109,10 @@ class RunServices:
     # was loaded again, and the node's call is retried once.
     reload_adapter: Callable[[str], bool] | None = None
     sandbox: bool = False
+    # Replays: recorded answers served to the nodes (see :class:`Answers`).
+    answers: Answers | None = None
+    # A fork with live effects: a person approves each side effect before it runs.
+    approve_effects: bool = False
 
     def adapter_for(self, node: str) -> str | None:
         """The adapter that answers llm node ``node``, if any."""
@@ -189,7 +213,7 @@ def make_node(
 
 
 def _llm(
-    name: str, node: LLMNode, state: dict[str, Any], services: RunServices, _v: int, _n: Any
+    name: str, node: LLMNode, state: dict[str, Any], services: RunServices, visit: int, _n: Any
 ) -> NodeResult:
     schema = None
     try:
@@ -240,6 +264,15 @@ def _llm(
                 _usage_attributes(span, call)
             return call
 
+    if services.answers is not None:
+        served = services.answers.llm(name, visit, messages, schema)
+        if served is not None:
+            return NodeResult(
+                update={node.output.into: served.parsed},
+                input={"schema": schema} if schema else None,
+                output=served.parsed,
+                call=served,
+            )
     try:
         try:
             call = complete()
@@ -299,7 +332,7 @@ def _tool(
     except ExpressionError as exc:
         raise NodeError(f"node `{name}`: {exc}") from None
 
-    def call() -> Any:
+    def perform() -> Any:
         if node.side_effect:
             response, replayed = services.ledger.call(
                 tool,
@@ -313,6 +346,25 @@ def _tool(
         return tool(
             ToolContext(run_id=services.run_id, node=name, sandbox=services.sandbox), **args
         )
+
+    call = perform
+    if node.side_effect and services.approve_effects:
+        # A fork asked for live effects: nothing irreversible without a person's yes.
+        answer = interrupt(
+            {
+                "node": name,
+                "message": f"Perform the live side effect `{node.tool}` in a fork of another run?",
+            }
+        )
+        if not answer.get("approved"):
+            raise NodeError(
+                f"node `{name}`: live side effect `{node.tool}` rejected by {answer.get('by')}"
+            )
+    if services.answers is not None:
+        answers = services.answers
+
+        def call() -> Any:
+            return answers.tool(name, visit, args, node.side_effect, perform)
 
     tool_span = {
         "gen_ai.operation.name": "execute_tool",
@@ -352,8 +404,8 @@ def _approval(
     name: str,
     node: ApprovalNode,
     state: dict[str, Any],
-    _s: RunServices,
-    _v: int,
+    services: RunServices,
+    visit: int,
     next_node: str | None,
 ) -> NodeResult:
     try:
@@ -361,8 +413,18 @@ def _approval(
         message = render(node.message, state) if required else None
     except ExpressionError as exc:
         raise NodeError(f"node `{name}`: {exc}") from None
+    recorded = None
+    if required and services.answers is not None:
+        recorded = services.answers.approval(name, visit, message)
     if not required:
         decision = {"approved": True, "required": False, "by": "policy", "comment": None}
+    elif recorded is not None:
+        decision = {
+            "approved": bool(recorded.get("approved")),
+            "required": True,
+            "by": recorded.get("by"),
+            "comment": recorded.get("comment"),
+        }
     else:
         # First pass: interrupt() stops the run here (GraphInterrupt); when the
         # run is resumed with a decision, the node runs again and gets it back.

@@ -23,11 +23,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from agents.adapters import AdapterSource, BaseModelOnly
 from agents.compiler import compile_workflow, initial_state
 from agents.effects import EffectsLedger, cancelled_output
+from agents.lineage import prepare
 from agents.model_client import ModelClient
 from agents.nodes import OUTPUT, VISITS, NodeError, RunServices
 from agents.trace import StepRecorder, jsonable
@@ -47,7 +47,6 @@ __all__ = [
     "decide",
     "execute_run",
     "get_run",
-    "list_runs",
     "save_spec",
     "start_run",
     "validate_input",
@@ -164,14 +163,6 @@ def get_run(run_id: str, *, tenant_id: str | None = None) -> Run:
     return run
 
 
-def list_runs(*, limit: int = 50, tenant_id: str | None = None) -> list[Run]:
-    with session_scope() as session:
-        query = select(Run).order_by(Run.created_at.desc()).limit(limit)  # type: ignore[attr-defined]
-        if tenant_id is not None:
-            query = query.where(Run.tenant_id == tenant_id)
-        return list(session.exec(query))
-
-
 def pinned_spec(run: Run) -> LoadedSpec:
     """The exact spec a run started with (from the database, never from disk)."""
     return _spec_by_hash(run.spec_hash)
@@ -263,7 +254,27 @@ def _execute(
         adapters=dict(adapters or {}),
         reload_adapter=lambda name: source.reload(name, client.base_url),
     )
+    parent = get_run(run.parent_run_id) if run.parent_run_id else None
     _set_status(run.id, RunStatus.running, started=True, fence=fence)
+    with prepare(run, services, parent, fence=fence) as plan:
+        status, value = _invoke(run, loaded, plan.services, resume, fence)
+    if status == RunStatus.waiting_approval:
+        return _set_status(run.id, status, pending=value, fence=fence)
+    output, error = (value, None) if status == RunStatus.succeeded else (None, value)
+    # A replay or fork: how it compares with its source, next to how it was made.
+    result = plan.result(status, error)
+    replay = {**(run.replay or {}), **result} if result is not None else None
+    return _finish(run.id, status, output=output, error=error, replay=replay, fence=fence)
+
+
+def _invoke(
+    run: Run,
+    loaded: LoadedSpec,
+    services: RunServices,
+    resume: dict[str, Any] | None,
+    fence: Lease | None,
+) -> tuple[RunStatus, Any]:
+    """Run the graph until it ends or waits: (status, output | error | pending approval)."""
     graph_config: RunnableConfig = {
         "configurable": {"thread_id": run.id},
         "recursion_limit": MAX_STEPS,
@@ -273,47 +284,34 @@ def _execute(
             graph = compile_workflow(loaded.spec, services, checkpointer)
             snapshot = graph.get_state(graph_config)
             if fence is not None and fence.previous_owner is not None:
-                _mark_abandoned(recorder, loaded, snapshot, fence)
+                _mark_abandoned(services.recorder, loaded, snapshot, fence)
             if resume is not None:
                 graph_input: Any = Command(resume=resume)
             elif snapshot.created_at is None:
                 graph_input = initial_state(loaded.spec, run.input, run.config)
             else:
-                # Resuming after a crash: continue from the last checkpoint.
+                # Resuming after a crash (or a fork from its copied checkpoint):
+                # continue from the last checkpoint.
                 graph_input = None
             graph.invoke(graph_input, graph_config, durability="sync")
             snapshot = graph.get_state(graph_config)
     except LeaseLost:
         raise  # another worker owns the run now: this one writes nothing more
     except NodeError as exc:
-        return _finish(run.id, RunStatus.failed, error=str(exc), fence=fence)
+        return RunStatus.failed, str(exc)
     except GraphRecursionError:
-        return _finish(
-            run.id,
+        return (
             RunStatus.failed,
-            error=f"run exceeded {MAX_STEPS} steps: a loop that never reaches its exit?",
-            fence=fence,
+            f"run exceeded {MAX_STEPS} steps: a loop that never reaches its exit?",
         )
     except Exception as exc:  # noqa: BLE001 - a run never ends with a bare traceback
-        return _finish(
-            run.id,
-            RunStatus.failed,
-            error=f"internal error: {type(exc).__name__}: {exc}",
-            fence=fence,
-        )
+        return RunStatus.failed, f"internal error: {type(exc).__name__}: {exc}"
 
     if snapshot.interrupts:
-        pending = snapshot.interrupts[0].value
-        return _set_status(
-            run.id, RunStatus.waiting_approval, pending=jsonable(pending), fence=fence
-        )
+        return RunStatus.waiting_approval, jsonable(snapshot.interrupts[0].value)
     if snapshot.next:
-        return _finish(
-            run.id, RunStatus.failed, error=f"run stopped before {snapshot.next}", fence=fence
-        )
-    return _finish(
-        run.id, RunStatus.succeeded, output=jsonable(snapshot.values.get(OUTPUT)), fence=fence
-    )
+        return RunStatus.failed, f"run stopped before {snapshot.next}"
+    return RunStatus.succeeded, jsonable(snapshot.values.get(OUTPUT))
 
 
 def _mark_abandoned(
@@ -400,6 +398,7 @@ def _finish(
     *,
     output: dict[str, Any] | None = None,
     error: str | None = None,
+    replay: dict[str, Any] | None = None,
     fence: Lease | None = None,
 ) -> Run:
     with session_scope() as session:
@@ -414,6 +413,8 @@ def _finish(
         run.status = status
         run.output = output
         run.error = error
+        if replay is not None:
+            run.replay = replay
         run.pending_approval = None
         run.finished_at = run.updated_at = utcnow()
         session.add(run)

@@ -23,7 +23,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agents.replay import ReplayInvalid, SpecMissing
 from agents.runner import InputInvalid, RunNotFound, RunStateError
+from agents.search import CursorInvalid, QueryInvalid
 from api.registry import SpecNotAllowed, VersionConflict
 from api.schemas import ErrorOut, Problem, PromotionRefusedOut
 from api.submissions import IdempotencyConflict
@@ -57,10 +59,15 @@ STATUS_OF: dict[type[Exception], int] = {
     AdapterError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     ModelServerError: status.HTTP_503_SERVICE_UNAVAILABLE,
     RunNotFound: status.HTTP_404_NOT_FOUND,
+    CursorInvalid: status.HTTP_400_BAD_REQUEST,
+    QueryInvalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
     UnknownWorkflowError: status.HTTP_404_NOT_FOUND,
     RewardModelNotFound: status.HTTP_404_NOT_FOUND,
     TrainingJobNotFound: status.HTTP_404_NOT_FOUND,
     RunStateError: status.HTTP_409_CONFLICT,
+    # The source run's pinned spec is gone: the request is fine, the run is not replayable.
+    SpecMissing: status.HTTP_409_CONFLICT,
+    ReplayInvalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
     IdempotencyConflict: status.HTTP_409_CONFLICT,
     VersionConflict: status.HTTP_409_CONFLICT,
     InputInvalid: status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -126,8 +133,10 @@ def error_response(
 
 
 def _problems(exc: Exception) -> list[Problem]:
-    if isinstance(exc, InputInvalid):
+    if isinstance(exc, InputInvalid | ReplayInvalid):
         return [Problem(field=p.field, message=p.message) for p in exc.problems]
+    if isinstance(exc, QueryInvalid):
+        return [Problem(field=exc.field, message=exc.reason)]
     if isinstance(exc, TrainingError) and exc.field is not None:
         return [Problem(field=exc.field, message=str(exc))]
     if isinstance(exc, SpecError | RewardSpecError):
@@ -165,13 +174,20 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
         reason = (where.get("ctx") or {}).get("error", "not valid JSON")
         return error_response(status.HTTP_400_BAD_REQUEST, f"Malformed JSON body: {reason}")
     problems = [
-        Problem(field=".".join(str(p) for p in e.get("loc", ())), message=e.get("msg", ""))
+        Problem(field=".".join(str(p) for p in e.get("loc", ())), message=_message(e))
         for e in errors
     ]
     first = problems[0] if problems else Problem(field="", message="invalid request")
     return error_response(
         status.HTTP_422_UNPROCESSABLE_CONTENT, f"{first.field}: {first.message}", problems
     )
+
+
+def _message(error: Any) -> str:
+    # Pydantic's "Extra inputs are not permitted" reads oddly for a query string.
+    if error.get("type") == "extra_forbidden" and tuple(error.get("loc", ()))[:1] == ("query",):
+        return "unknown query parameter (see the endpoint's parameters in /docs)"
+    return str(error.get("msg", ""))
 
 
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors
+from api.console import create_console
 from api.hygiene import JSONHygiene
 from api.limits import BodySizeLimit
 from api.metrics import RequestMetrics
@@ -15,6 +16,7 @@ from api.routes import (
     health,
     labels,
     metrics,
+    replays,
     reward_models,
     run_actions,
     run_events,
@@ -53,12 +55,14 @@ def create_app() -> FastAPI:
         runs,
         run_actions,
         run_events,
+        replays,
         labels,
         reward_models,
         training_jobs,
         adapters,
     ):
         app.include_router(module.router)
+    app.mount("/ui", create_console(), name="console")
     # Inside the size limit: only a body of allowed size is parsed and checked.
     app.add_middleware(JSONHygiene)
     app.mount("/static", StaticFiles(directory=docs.STATIC_DIR), name="static")

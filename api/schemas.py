@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from forgeyard.models import Run, RunStatus, Step
+from forgeyard.models import Run, RunKind, RunStatus, Step
 from forgeyard.records.rewards import (
     EvaluationRecord,
     EvaluationStatus,
@@ -93,6 +93,7 @@ class RunOut(BaseModel):
     workflow_version: str
     spec_hash: str
     status: RunStatus
+    idempotency_key: str | None = Field(description="The `Idempotency-Key` it was submitted with.")
     input: dict[str, Any]
     config: dict[str, Any]
     output: dict[str, Any] | None
@@ -104,6 +105,12 @@ class RunOut(BaseModel):
     finished_at: datetime | None
     updated_at: datetime
     duration_seconds: float | None = Field(description="From start to finish (or to now).")
+    kind: RunKind = Field(description="`run`, or the replay or fork of `parent_run_id`.")
+    parent_run_id: str | None = Field(description="The run this one replays or forks.")
+    replay: dict[str, Any] | None = Field(
+        description="How the replay or fork was made and, once finished, its result: "
+        "`identical`, or `diverged` with the first differing step."
+    )
     links: dict[str, str]
 
     @classmethod
@@ -119,10 +126,55 @@ class RunOut(BaseModel):
         }
         if run.status == RunStatus.waiting_approval:
             links |= {"approve": f"{base}/approve", "reject": f"{base}/reject"}
+        links |= {"replay": f"{base}/replay", "fork": f"{base}/fork"}
+        links["lineage"] = f"{base}/lineage"
+        if run.parent_run_id:
+            links["parent"] = f"/v1/runs/{run.parent_run_id}"
         fields = set(cls.model_fields) - {"duration_seconds", "links"}
         return cls(
             **{name: getattr(run, name) for name in fields}, duration_seconds=duration, links=links
         )
+
+
+class RunSearchParams(BaseModel):
+    """The filters of `GET /v1/runs`; every one given must hold. Unknown names are a 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[RunStatus] = Field(
+        default_factory=list, description="Repeat for any of several statuses."
+    )
+    workflow: str | None = Field(default=None, max_length=200)
+    created_after: datetime | None = Field(
+        default=None, description="Created at or after (ISO 8601; no offset: UTC)."
+    )
+    created_before: datetime | None = Field(default=None, description="Created before.")
+    finished_after: datetime | None = Field(default=None, description="Finished at or after.")
+    finished_before: datetime | None = Field(default=None, description="Finished before.")
+    idempotency_key: str | None = Field(
+        default=None, max_length=200, description="The `Idempotency-Key` it was submitted with."
+    )
+    adapter: str | None = Field(
+        default=None, max_length=300, description="A step was answered by this LoRA adapter."
+    )
+    model: str | None = Field(
+        default=None, max_length=300, description="A step was answered by this model."
+    )
+    node: str | None = Field(
+        default=None, max_length=200, description="With `adapter`/`model`: at this node."
+    )
+    reached: str | None = Field(
+        default=None, max_length=200, description="A step of this node was recorded."
+    )
+    where: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="`input.PATH=VALUE` or `output.PATH=VALUE` (repeatable), e.g. "
+        "`input.request.origin=CNSHA`; digits in the path index arrays. The value matches "
+        "a JSON string equal to it, a number of that value, `true`/`false`/`null`.",
+    )
+    cursor: str | None = Field(default=None, description="`next_cursor` of the previous page.")
+    limit: int = Field(default=50, ge=1, le=200)
 
 
 class RunPage(BaseModel):
@@ -157,6 +209,65 @@ class StepOut(BaseModel):
         # Attribute by attribute: Step's JSON columns hold lists too, which
         # model_dump() would warn about against their dict annotations.
         return cls(**{name: getattr(step, name) for name in cls.model_fields})
+
+
+# -- run diffs (agents/diff.py's RunDiff.to_json) -------------------------------------
+class ChangeOut(BaseModel):
+    path: str = Field(description="Dotted, as in search: `output.carrier`, `prompt.1.content`.")
+    change: Literal["changed", "added", "removed"] = Field(
+        description="`added`: only in b; `removed`: only in a."
+    )
+    a: Any = None
+    b: Any = None
+
+
+class DiffSideOut(BaseModel):
+    id: str
+    workflow: str
+    workflow_version: str
+    spec_hash: str
+    status: RunStatus
+    error: str | None
+
+
+class StepSideOut(BaseModel):
+    seq: int
+    attempt: int
+    status: str
+
+
+class StepDiffOut(BaseModel):
+    index: int = Field(description="Position in the aligned list of visits.")
+    node: str
+    visit: int = Field(description="Which visit of the node (0: the first).")
+    same: bool
+    fields: list[str] = Field(description="What differs; `step`: only one run made this visit.")
+    a: StepSideOut | None = Field(description="The final attempt in run a; null: none.")
+    b: StepSideOut | None
+    attempts: dict[str, int] = Field(description="Attempts of this visit in each run.")
+    changes: list[ChangeOut]
+
+
+class DivergenceOut(BaseModel):
+    index: int
+    node: str
+    visit: int
+    fields: list[str]
+    summary: str
+
+
+class RunDiffOut(BaseModel):
+    """Two runs compared: steps aligned by node and visit, the first divergence."""
+
+    a: DiffSideOut
+    b: DiffSideOut
+    same_workflow: bool = Field(description="False: runs of different workflows, still compared.")
+    same_spec: bool = Field(description="Both pinned to the same spec (content hash).")
+    identical: bool = Field(description="Same steps, final output and status.")
+    first_divergence: DivergenceOut | None
+    input: list[ChangeOut] = Field(description="How the runs' inputs differ.")
+    output: list[ChangeOut] = Field(description="How the runs' final outputs differ.")
+    steps: list[StepDiffOut]
 
 
 class WorkflowRegister(BaseModel):
@@ -468,3 +579,76 @@ class RollbackOut(BaseModel):
     active: AdapterOut | None = Field(
         description="The adapter answering the node again; null: the base model does."
     )
+
+
+class ReplayCreate(BaseModel):
+    """How to replay a finished run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["recorded", "what_if"] = Field(
+        default="recorded",
+        description="`recorded`: every answer from the recording (no model call, no side "
+        "effect). `what_if`: llm nodes answered live, by `adapter` or `model` when given.",
+    )
+    adapter: str | None = Field(
+        default=None, min_length=1, max_length=300, description="A served LoRA adapter name."
+    )
+    model: str | None = Field(
+        default=None, min_length=1, max_length=300, description="A served model name."
+    )
+
+
+class StepRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: str = Field(min_length=1, max_length=200)
+    visit: int = Field(default=0, ge=0)
+
+
+class ForkCreate(BaseModel):
+    """Where to fork a run and how to change its state there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at_step: int | StepRef = Field(
+        description="The step's `seq` in the trace, or `{node, visit}`; the fork starts "
+        "from the checkpoint after it."
+    )
+    patch: list[dict[str, Any]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="RFC 6902 JSON-patch operations on the state, e.g. "
+        '`[{"op": "replace", "path": "/choice/quote_id", "value": "Q2"}]`.',
+    )
+    live_effects: bool = Field(
+        default=False,
+        description="Side effects for real, each after a person's approval; "
+        "otherwise they happen in a sandbox database.",
+    )
+
+
+class BulkReplayCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    last: int = Field(ge=1, le=500, description="Replay this many of the newest finished runs.")
+
+
+class BulkReplayOut(BaseModel):
+    """How many of a workflow's recent runs replayed identically (recorded mode)."""
+
+    workflow: str
+    replayed: int
+    identical: int
+    diverged: int
+    identical_replays: list[str] = Field(description="Ids of the identical replays.")
+    diverged_replays: list[dict[str, Any]] = Field(
+        description="Each diverged replay: `replay_id`, `source_id`, `divergence`, `message`."
+    )
+
+
+class LineageOut(BaseModel):
+    """Where a run comes from and what was made of it."""
+
+    ancestors: list[RunOut] = Field(description="Its source, that one's source, …; nearest first.")
+    children: list[RunOut] = Field(description="Its replays and forks, oldest first.")

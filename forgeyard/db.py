@@ -139,10 +139,11 @@ def schema_lock(url: str) -> Iterator[None]:
         yield  # an in-memory database belongs to one process
 
 
-def upgrade(url: str | None = None) -> None:
+def upgrade(url: str | None = None, revision: str = "head") -> None:
     """Bring every table to the newest schema (ours and LangGraph's), under the schema lock.
 
-    Idempotent, and safe to run from several processes at once.
+    Idempotent, and safe to run from several processes at once. ``revision``
+    stops at an older migration (restoring an old backup, tests of a migration).
     """
     from alembic import command
 
@@ -151,7 +152,7 @@ def upgrade(url: str | None = None) -> None:
     url = url or get_settings().resolved_database_url
     _ensure_sqlite_dir(url)
     with schema_lock(url):
-        command.upgrade(_alembic_config(url), "head")
+        command.upgrade(_alembic_config(url), revision)
         checkpoints.setup_tables(url)
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -36,6 +36,15 @@ class RunStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
+
+
+class RunKind(StrEnum):
+    """What made a run: a request, or an operator replaying or forking another run."""
+
+    run = "run"
+    replay_recorded = "replay_recorded"
+    replay_what_if = "replay_what_if"
+    fork = "fork"
 
 
 class StepStatus(StrEnum):
@@ -106,6 +115,12 @@ class Run(SQLModel, table=True):
     __tablename__ = "runs"
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_runs_tenant_idempotency_key"),
+        # Run search (agents/search.py): a tenant's runs newest first, with or
+        # without a status or workflow filter, read in index order (migration 0005).
+        Index("ix_runs_tenant_created", "tenant_id", "created_at", "id"),
+        Index("ix_runs_tenant_status_created", "tenant_id", "status", "created_at"),
+        Index("ix_runs_tenant_workflow_created", "tenant_id", "workflow", "created_at"),
+        Index("ix_runs_tenant_finished", "tenant_id", "finished_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -144,6 +159,20 @@ class Run(SQLModel, table=True):
     executions: int = 0
     lease_epoch: int = 0
 
+    # Lineage: a replay or fork is a new run pointing at its source, which it
+    # never changes.  ``replay`` holds how it was made (mode, adapter, fork
+    # step, patch) and, once finished, its result (identical / diverged at …).
+    # ``kind`` is a plain string column (not a database enum) so adding a kind
+    # needs no type migration on PostgreSQL.
+    parent_run_id: str | None = Field(
+        default=None, foreign_key="runs.id", index=True, max_length=32
+    )
+    kind: RunKind = Field(
+        default=RunKind.run,
+        sa_column=Column(String(32), nullable=False, server_default=RunKind.run.value),
+    )
+    replay: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
 
 class Approval(SQLModel, table=True):
     """A decision on a run waiting for approval, recorded before a worker carries it out."""
@@ -165,7 +194,13 @@ class Step(SQLModel, table=True):
     """One execution attempt of one node: the unit of the recorded trace."""
 
     __tablename__ = "steps"
-    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_steps_run_seq"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "seq", name="uq_steps_run_seq"),
+        # Run search: "reached node N", "answered by adapter/model M" (migration 0005).
+        Index("ix_steps_run_node", "run_id", "node"),
+        Index("ix_steps_adapter_run", "adapter", "run_id"),
+        Index("ix_steps_model_run", "model", "run_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(foreign_key="runs.id", index=True, max_length=32)

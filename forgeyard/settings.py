@@ -204,6 +204,13 @@ class Settings(BaseSettings):
         "Empty: every webhook_url is refused.",
     )
     webhook_max_attempts: int = Field(default=6, ge=1)
+    console_secret: str = Field(
+        default="change-me",
+        description="Key that signs the ops console's session cookies (`/ui`).",
+    )
+    console_session_seconds: int = Field(
+        default=8 * 3600, gt=0, description="An ops console login lasts this long."
+    )
     webhook_backoff_seconds: float = Field(
         default=2.0, gt=0, description="First retry delay of a webhook; doubles each try."
     )
@@ -261,11 +268,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        if self.environment != "development" and self.webhook_secret == "change-me":
-            raise ValueError(
-                "FORGEYARD_WEBHOOK_SECRET is the placeholder `change-me`; set a random "
-                "secret (e.g. `openssl rand -hex 32`) or FORGEYARD_ENVIRONMENT=development"
-            )
+        if self.environment == "development":
+            return self
+        for name in ("webhook_secret", "console_secret"):
+            if getattr(self, name) == "change-me":
+                raise ValueError(
+                    f"FORGEYARD_{name.upper()} is the placeholder `change-me`; set a random "
+                    "secret (e.g. `openssl rand -hex 32`) or FORGEYARD_ENVIRONMENT=development"
+                )
         return self
 
     @property

@@ -2,24 +2,19 @@
 
 Nothing a sandboxed run does reaches the configured database: steps are kept in
 memory, side-effecting tools (``logistics.book``) write through an effects
-ledger bound to a temporary SQLite file the sandbox owns.
+ledger bound to a temporary SQLite file the sandbox owns
+(:class:`agents.sandbox.SandboxDatabase`, shared with replays and forks).
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
 from datetime import datetime
-from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel, create_engine, func, select
-
-import forgeyard.models  # noqa: F401 - registers the tables create_all makes
-from agents.effects import EffectsLedger
 from agents.model_client import ModelCall, ModelClient
 from agents.nodes import RunServices
+from agents.sandbox import SandboxDatabase
 from agents.trace import StepRecorder
 from forgeyard.models import Step, StepStatus, utcnow
 
@@ -83,18 +78,8 @@ class _MemoryRecorder(StepRecorder):
         return step
 
 
-class Sandbox:
+class Sandbox(SandboxDatabase):
     """A temporary SQLite database with every Forgeyard table, owned by one environment."""
-
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="forgeyard-sandbox-")
-        self.url = f"sqlite:///{Path(self._dir.name) / 'sandbox.db'}"
-        # Plain SQLite, foreign keys not enforced: the ledger's entries name a
-        # run that only exists in memory here.
-        self.engine: Engine = create_engine(self.url, connect_args={"check_same_thread": False})
-        # Tool modules define their tables (bookings) on import; the workflow
-        # spec is loaded before a sandbox is made, so create_all sees them.
-        SQLModel.metadata.create_all(self.engine)
 
     def services(self, run_id: str, model: Any = None) -> RunServices:
         """Services for one sandboxed run: memory steps, the sandbox ledger, ``model``."""
@@ -103,15 +88,6 @@ class Sandbox:
             # Duck-typed: nodes only call ``complete``.
             model=cast(ModelClient, model or SandboxModel()),
             recorder=_MemoryRecorder(run_id),
-            ledger=EffectsLedger(self.engine),
+            ledger=self.ledger(),
             sandbox=True,
         )
-
-    def count(self, table: type[SQLModel]) -> int:
-        """How many rows ``table`` holds in the sandbox."""
-        with Session(self.engine) as session:
-            return int(session.exec(select(func.count()).select_from(table)).one())
-
-    def close(self) -> None:
-        self.engine.dispose()
-        self._dir.cleanup()

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import datetime
 from typing import Annotated
+from urllib.parse import unquote_to_bytes
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
-from sqlalchemy import and_, or_
-from sqlmodel import col, select
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
+from agents.diff import diff_runs
 from agents.runner import get_run
+from agents.search import RunQuery, search_runs
 from agents.trace import load_trace
 from api import registry, submissions
-from api.deps import ReaderDep, SessionDep, SubmitterDep
+from api.deps import ReaderDep, SubmitterDep
 from api.errors import ERROR_RESPONSES
 from api.metrics import RUNS_SUBMITTED
-from api.schemas import RunCreate, RunOut, RunPage, StepOut
-from forgeyard.models import Run, RunStatus
+from api.schemas import RunCreate, RunDiffOut, RunOut, RunPage, RunSearchParams, StepOut
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -58,53 +55,27 @@ def submit_run(
     return RunOut.of(run)
 
 
-def _encode_cursor(run: Run) -> str:
-    raw = json.dumps([run.created_at.isoformat(), run.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _utf8_query(request: Request) -> None:
+    # Starlette decodes bad UTF-8 in a query string to U+FFFD, so a lone
+    # surrogate would silently match nothing; it is the client's mistake.
+    for pair in request.scope["query_string"].split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            field = unquote_to_bytes(name).decode("utf-8", "replace")
+            raise RequestValidationError(
+                [{"type": "unicode", "loc": ("query", field), "msg": "not valid UTF-8 text"}]
+            ) from None
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, run_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(run_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            "Invalid cursor: pass `next_cursor` from the previous page unchanged.",
-        ) from None
-
-
-@router.get("/v1/runs", response_model=RunPage)
-def list_runs(
-    principal: ReaderDep,
-    session: SessionDep,
-    run_status: Annotated[RunStatus | None, Query(alias="status")] = None,
-    workflow: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> RunPage:
-    """This tenant's runs, newest first, filtered by status and workflow; paginated by cursor."""
-    query = select(Run).where(Run.tenant_id == principal.tenant_id)
-    if run_status is not None:
-        query = query.where(Run.status == run_status)
-    if workflow is not None:
-        query = query.where(Run.workflow == workflow)
-    if cursor is not None:
-        created, run_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                col(Run.created_at) < created,
-                and_(col(Run.created_at) == created, col(Run.id) < run_id),
-            )
-        )
-    query = query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).limit(limit + 1)
-    runs = list(session.exec(query))
-    more = len(runs) > limit
-    runs = runs[:limit]
-    return RunPage(
-        items=[RunOut.of(r) for r in runs], next_cursor=_encode_cursor(runs[-1]) if more else None
-    )
+@router.get("/v1/runs", response_model=RunPage, dependencies=[Depends(_utf8_query)])
+def list_runs(principal: ReaderDep, params: Annotated[RunSearchParams, Query()]) -> RunPage:
+    """This tenant's runs, newest first, filtered (see the parameters); paginated by cursor."""
+    filters = params.model_dump(exclude={"status", "where", "cursor", "limit"})
+    query = RunQuery.of(status=params.status, where=params.where, **filters)
+    page = search_runs(principal.tenant_id, query, cursor=params.cursor, limit=params.limit)
+    return RunPage(items=[RunOut.of(r) for r in page.runs], next_cursor=page.next_cursor)
 
 
 @router.get("/v1/runs/{run_id}", response_model=RunOut)
@@ -118,3 +89,10 @@ def read_steps(run_id: str, principal: ReaderDep) -> list[StepOut]:
     """The recorded trace of a run, in order."""
     get_run(run_id, tenant_id=principal.tenant_id)
     return [StepOut.of(s) for s in load_trace(run_id)]
+
+
+@router.get("/v1/runs/{run_id}/diff/{other_id}", response_model=RunDiffOut)
+def diff(run_id: str, other_id: str, principal: ReaderDep) -> RunDiffOut:
+    """Compare two runs: steps aligned by node and visit, the first divergence, the outputs."""
+    result = diff_runs(run_id, other_id, tenant_id=principal.tenant_id)
+    return RunDiffOut.model_validate(result.to_json())

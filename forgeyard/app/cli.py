@@ -20,6 +20,7 @@ apply_offline_environment()
 import typer  # noqa: E402
 from rich.prompt import Confirm  # noqa: E402
 
+from forgeyard.app import replay_cli  # noqa: E402
 from forgeyard.app.adapters_cli import app as adapters_app  # noqa: E402
 from forgeyard.app.console import console, err_console  # noqa: E402
 from forgeyard.app.model_cli import app as model_app  # noqa: E402
@@ -52,7 +53,9 @@ def _logging(ctx: typer.Context) -> None:
 
 
 workflows_app = typer.Typer(help="Inspect and validate workflow specs.", no_args_is_help=True)
-runs_app = typer.Typer(help="List, inspect, resume and approve runs.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="List, inspect, resume, approve, replay and fork runs.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants of this installation.", no_args_is_help=True)
 keys_app = typer.Typer(help="Per-tenant API keys.", no_args_is_help=True)
@@ -475,28 +478,73 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 # -- runs -----------------------------------------------------------------------
 @runs_app.command("list")
 @_user_errors
-def runs_list(limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20) -> None:
-    """List recent runs."""
-    from agents.runner import list_runs
+def runs_list(
+    status: Annotated[
+        list[str] | None, typer.Option(help="queued, running, waiting_approval, succeeded, …")
+    ] = None,
+    workflow: Annotated[str | None, typer.Option(help="Runs of this workflow.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Created since: an age (30m, 2h, 3d, 1w) or ISO date/time.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Created before: an age or ISO time.")] = None,
+    key: Annotated[str | None, typer.Option(help="Submitted with this Idempotency-Key.")] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="input.PATH=VALUE or output.PATH=VALUE, e.g. output.carrier=MDOU."),
+    ] = None,
+    reached: Annotated[str | None, typer.Option(help="A step of this node was recorded.")] = None,
+    adapter: Annotated[str | None, typer.Option(help="A step was answered by it.")] = None,
+    model: Annotated[str | None, typer.Option(help="A step was answered by it.")] = None,
+    node: Annotated[str | None, typer.Option(help="With --adapter/--model: at it.")] = None,
+    tenant: Annotated[str | None, typer.Option(help="One tenant's runs (default: all).")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first (1-200).")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="Continue after a previous page.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the page as JSON.")] = False,
+) -> None:
+    """Find runs: every filter given must hold; full run ids, newest first."""
+    from agents.search import RunQuery, search_runs
     from forgeyard.app.console import print_runs
+    from forgeyard.app.moments import parse_moment
 
-    print_runs(list_runs(limit=limit))
+    query = RunQuery.of(
+        status=status or (),
+        where=where or (),
+        workflow=workflow,
+        created_after=parse_moment(since, "--since") if since else None,
+        created_before=parse_moment(until, "--until") if until else None,
+        idempotency_key=key,
+        reached=reached,
+        adapter=adapter,
+        model=model,
+        node=node,
+    )
+    page = search_runs(tenant, query, cursor=cursor, limit=limit)
+    if as_json:
+        payload = {
+            "items": [r.model_dump(mode="json") for r in page.runs],
+            "next_cursor": page.next_cursor,
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    print_runs(page.runs)
+    if page.next_cursor:
+        console.print(f"[dim]more: add --cursor {page.next_cursor}[/]")
 
 
 @runs_app.command("show")
 @_user_errors
 def runs_show(
-    run_id: str,
+    run_id: Annotated[str, typer.Argument(help="A run id, or any unique start of one.")],
     full: Annotated[bool, typer.Option(help="Show prompts, completions and inputs.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print run and trace as JSON.")] = False,
 ) -> None:
     """Print a run and its recorded trace."""
-    from agents.runner import get_run
+    from agents.search import resolve_run
     from agents.trace import load_trace
     from forgeyard.app.console import print_run, print_trace
 
-    record = get_run(run_id)
-    steps = load_trace(run_id)
+    record = resolve_run(run_id)
+    steps = load_trace(record.id)
     if as_json:
         payload = {
             "run": record.model_dump(mode="json"),
@@ -508,33 +556,55 @@ def runs_show(
     print_trace(steps, full=full)
 
 
+@runs_app.command("diff")
+@_user_errors
+def runs_diff(
+    run_a: Annotated[str, typer.Argument(help="A run id, or any unique start of one.")],
+    run_b: Annotated[str, typer.Argument(help="The run to compare it with.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diff as JSON.")] = False,
+) -> None:
+    """Compare two runs: steps aligned by node and visit, the first divergence, the outputs."""
+    from agents.diff import diff_runs
+    from agents.search import resolve_run
+    from forgeyard.app.console import print_diff
+
+    result = diff_runs(resolve_run(run_a).id, resolve_run(run_b).id)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json(), indent=2, default=str) + "\n")
+        return
+    print_diff(result)
+
+
 @runs_app.command("resume")
 @_user_errors
 def runs_resume(
-    run_id: str,
+    run_id: Annotated[str, typer.Argument(help="A run id, or any unique start of one.")],
     approve: Annotated[bool | None, typer.Option("--approve/--reject")] = None,
     by: str = "cli",
 ) -> None:
     """Continue a run that stopped (its process died) from its last checkpoint."""
-    _drive(run_id, approve=approve, by=by)
+    from agents.search import resolve_run
+
+    _drive(resolve_run(run_id).id, approve=approve, by=by)
 
 
 @runs_app.command("approve")
 @_user_errors
 def runs_approve(
-    run_id: str,
+    run_id: Annotated[str, typer.Argument(help="A run id, or any unique start of one.")],
     reject: Annotated[bool, typer.Option("--reject", help="Reject instead.")] = False,
     by: Annotated[str, typer.Option(help="Who decides.")] = "cli",
     comment: Annotated[str | None, typer.Option(help="Recorded with the decision.")] = None,
 ) -> None:
     """Approve (or reject) a run that waits for a decision, and carry it on."""
     from agents.runner import decide
+    from agents.search import resolve_run
     from forgeyard.app.console import print_run, step_line
     from forgeyard.models import RunStatus
     from training.adapters import REGISTRY
 
     result = decide(
-        run_id,
+        resolve_run(run_id).id,
         approved=not reject,
         by=by,
         comment=comment,
@@ -544,6 +614,9 @@ def runs_approve(
     print_run(result)
     if result.status == RunStatus.failed:
         raise typer.Exit(1)
+
+
+replay_cli.register(runs_app, _user_errors, _drive)
 
 
 # -- tenants and keys -------------------------------------------------------------

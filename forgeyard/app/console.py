@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from forgeyard.models import Run, RunStatus, Step, StepStatus
+
+if TYPE_CHECKING:
+    from agents.diff import Change, RunDiff
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -94,8 +98,10 @@ def print_trace(steps: list[Step], *, full: bool = False) -> None:
 
 
 def print_runs(runs: list[Run]) -> None:
-    table = Table(title="runs")
-    for column in ("id", "workflow", "status", "created", "error"):
+    """A table of runs; the id column is never cut, so an id can be copied from any terminal."""
+    table = Table(title="runs", box=box.SIMPLE_HEAD)
+    table.add_column("id", no_wrap=True, min_width=max((len(r.id) for r in runs), default=2))
+    for column in ("workflow", "status", "created", "error"):
         table.add_column(column)
     for r in runs:
         table.add_row(
@@ -106,3 +112,49 @@ def print_runs(runs: list[Run]) -> None:
             short(r.error or "", 50),
         )
     console.print(table)
+
+
+def _change_line(change: Change) -> str:
+    # As JSON, so the string "1" and the number 1 read differently.
+    def value(v: Any, width: int) -> str:
+        return short(json.dumps(v, default=str), width)
+
+    if change.change == "added":
+        return f"[green]+ {change.path}[/] {value(change.b, 100)}"
+    if change.change == "removed":
+        return f"[red]- {change.path}[/] {value(change.a, 100)}"
+    return f"[yellow]~ {change.path}[/] {value(change.a, 48)} [dim]→[/] {value(change.b, 48)}"
+
+
+def print_diff(diff: RunDiff) -> None:
+    """Two runs compared: a line a visit, the differing fields under it, then the outputs."""
+    for side, run in (("a", diff.a), ("b", diff.b)):
+        console.print(
+            f"{side}: [bold]{run.id}[/]  {run.workflow} v{run.workflow_version}  {run_status(run)}"
+        )
+    if not diff.same_workflow:
+        console.print("[yellow]runs of different workflows[/]")
+    elif not diff.same_spec:
+        console.print("[yellow]runs of different spec versions[/]")
+    for change in diff.input:
+        console.print("  " + _change_line(change))
+    divergence = diff.first_divergence
+    if divergence is None:
+        console.print("[green]no divergence[/]: every step the same")
+    else:
+        console.print(f"[red]first divergence[/] at step {divergence.index}: {divergence.summary}")
+    for step in diff.steps:
+        mark = "[green]=[/]" if step.same else "[red]≠[/]"
+        tries = ""
+        if step.attempts_a != step.attempts_b or step.attempts_a > 1:
+            tries = f" [dim]attempts {step.attempts_a}/{step.attempts_b}[/]"
+        only = {(True, False): " [dim]only in a[/]", (False, True): " [dim]only in b[/]"}
+        presence = only.get((step.a is not None, step.b is not None), "")
+        console.print(f"{step.index:>3} {mark} [bold]{step.node}[/] #{step.visit}{tries}{presence}")
+        for change in step.changes:
+            console.print("      " + _change_line(change))
+    if diff.output:
+        console.print("[bold]output[/]")
+        for change in diff.output:
+            console.print("  " + _change_line(change))
+    console.print("identical" if diff.identical else "[red]different[/]")

@@ -18,6 +18,9 @@ RUN_ENDPOINTS = [
     ("POST", "/v1/runs/{id}/reject"),
     ("POST", "/v1/runs/{id}/cancel"),
     ("GET", "/v1/runs/{id}/labels"),
+    ("GET", "/v1/runs/{id}/diff/{id}"),
+    ("POST", "/v1/runs/{id}/replay"),
+    ("GET", "/v1/runs/{id}/lineage"),
 ]
 TRAINING_JOB_ENDPOINTS = [
     ("GET", "/v1/training-jobs/{id}"),
@@ -31,6 +34,9 @@ ALL_ENDPOINTS = RUN_ENDPOINTS + [
     ("POST", "/v1/workflows"),
     ("POST", "/v1/workflows/adder/runs"),
     ("POST", "/v1/runs/{id}/labels"),
+    # (A fork needs `at_step`; tests/api/routes/test_replay.py checks its 404.)
+    ("POST", "/v1/runs/{id}/fork"),
+    ("POST", "/v1/workflows/adder/replays"),
     ("GET", "/v1/reward-models"),
     ("POST", "/v1/reward-models"),
     ("GET", "/v1/reward-models/rm"),
@@ -78,9 +84,21 @@ def test_other_tenants_run_is_not_found_on_every_run_endpoint(two_tenants):
     assert a.get(f"/v1/runs/{run_id}").json()["status"] == "waiting_approval"
 
 
+def test_a_diff_with_another_tenants_run_is_not_found_either_way(two_tenants):
+    a, b, run_id = two_tenants
+    b.register()
+    own = b.submit({"a": 1})["id"]
+    for path in (f"/v1/runs/{own}/diff/{run_id}", f"/v1/runs/{run_id}/diff/{own}"):
+        response = b.get(path)
+        assert response.status_code == 404 and response.json()["detail"] == f"No run `{run_id}`."
+    assert b.get(f"/v1/runs/{own}/diff/{own}").json()["identical"] is True
+
+
 def test_other_tenants_lists_and_workflows_are_invisible(two_tenants):
     a, b, run_id = two_tenants
     assert b.get("/v1/runs").json()["items"] == []
+    assert b.get("/v1/runs", params={"where": "input.a=7"}).json()["items"] == []
+    assert b.get("/v1/runs", params={"reached": "gate"}).json()["items"] == []
     assert [r["id"] for r in a.get("/v1/runs").json()["items"]] == [run_id]
     assert b.get("/v1/workflows/adder").status_code == 404
     assert b.post("/v1/workflows/adder/runs", json={"input": {"a": 1}}).status_code == 404

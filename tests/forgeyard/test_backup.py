@@ -91,7 +91,7 @@ def test_postgres_dropped_then_restored_brings_back_runs_traces_adapters(
 
     made = cli.invoke(app, ["backup", str(archive)])
     assert made.exit_code == 0, made.output
-    assert "(postgresql, schema 0004)" in made.output
+    assert f"(postgresql, schema {db.head_revision()})" in made.output
     with tarfile.open(archive) as tar:
         names = set(tar.getnames())
     assert {"forgeyard-backup.json", "database.dump"} <= names
@@ -170,7 +170,8 @@ def test_restore_refuses_bad_archives_before_touching_anything(sqlite_db, tmp_pa
 
     # A PostgreSQL backup into this SQLite site: refused, naming both.
     manifest = tmp_path / "forgeyard-backup.json"
-    manifest.write_text(json.dumps({"format": 1, "database": "postgresql", "revision": "0004"}))
+    head = db.head_revision()
+    manifest.write_text(json.dumps({"format": 1, "database": "postgresql", "revision": head}))
     dump = tmp_path / "database.dump"
     dump.write_bytes(b"x")
     pg_archive = tmp_path / "pg.tar"

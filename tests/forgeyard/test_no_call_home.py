@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 
 import pytest
 
@@ -12,6 +10,7 @@ from agents.model_client import ModelClient
 from agents.runner import execute_run, start_run
 from forgeyard.models import RunStatus
 from forgeyard.settings import OFFLINE_ENVIRONMENT, child_environment
+from tests.support.network import guard_loopback
 from workflows.catalog import EXAMPLES_DIR, resolve
 
 
@@ -24,27 +23,9 @@ def test_child_processes_get_every_offline_switch(monkeypatch):
     assert env["EXTRA"] == "1"
 
 
-def _is_loopback(address) -> bool:
-    if isinstance(address, str):  # a Unix socket path
-        return True
-    host = address[0]
-    if host == "localhost":
-        return True
-    return ipaddress.ip_address(host).is_loopback
-
-
 @pytest.mark.integration
 def test_full_run_connects_only_to_loopback(sqlite_db, model_server, monkeypatch):
-    seen: list = []
-    real_connect = socket.socket.connect
-
-    def guarded_connect(self, address):
-        seen.append(address)
-        if not _is_loopback(address):
-            raise AssertionError(f"connection outside loopback: {address!r}")
-        return real_connect(self, address)
-
-    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    seen = guard_loopback(monkeypatch)
     request = json.loads((EXAMPLES_DIR / "logistics_booking/inputs/structured.json").read_text())
     run = start_run(resolve("logistics_booking"), request, config={"approval_threshold_usd": 10**9})
     run = execute_run(

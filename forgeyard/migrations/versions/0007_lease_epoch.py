@@ -1,7 +1,7 @@
 """run lease epoch (fencing token), abandoned steps
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 """
 
@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0004"
+# 0005 (run search indexes) comes first; 0006 (run lineage, another branch)
+# goes between them when it is merged.
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -145,3 +145,78 @@ def test_oversized_body_is_413(client, tenant, monkeypatch):
         headers={**tenant.headers, "Content-Type": "application/json"},
     )
     assert streamed.status_code == 413
+
+
+def test_search_by_key_reached_node_and_json_fields(tenant):
+    keyed = tenant.post(
+        "/v1/workflows/adder/runs", json={"input": {"a": 3}}, headers={"Idempotency-Key": "o-4711"}
+    ).json()
+    assert keyed["idempotency_key"] == "o-4711"
+    small, big = tenant.submit({"a": 2, "b": 1}), tenant.submit({"a": 50})
+    for run in (keyed, small, big):
+        process_run(run["id"])
+
+    def found(*pairs: tuple[str, str]) -> list[str]:
+        response = tenant.get("/v1/runs", params=list(pairs))
+        assert response.status_code == 200, response.text
+        return [r["id"] for r in response.json()["items"]]
+
+    assert found(("idempotency_key", "o-4711")) == [keyed["id"]]
+    assert found(("reached", "too_big")) == [big["id"]]
+    assert found(("where", "input.a=2"), ("where", "input.b=1")) == [small["id"]]
+    assert found(("where", "output.total=3")) == [small["id"], keyed["id"]]
+    assert found(("where", "output.rejected=50"), ("status", "succeeded")) == [big["id"]]
+    assert found(("status", "succeeded"), ("status", "waiting_approval")) == [
+        big["id"],
+        small["id"],
+        keyed["id"],
+    ]
+    assert found(("created_after", "2000-01-01"), ("workflow", "adder"), ("limit", "1")) == [
+        big["id"]
+    ]
+
+
+def test_search_refuses_unknown_and_malformed_filters_naming_them(tenant):
+    cases = [
+        ({"statuss": "failed"}, 422, "query.statuss", "unknown query parameter"),
+        ({"where": "input.a"}, 422, "where", "expected FIELD=VALUE"),
+        ({"where": "body.a=1"}, 422, "where", "starts with `input.` or `output.`"),
+        ({"where": "input.a=\x00"}, 422, "where", "NUL"),
+        ({"node": "add"}, 422, "node", "use `reached`"),
+        ({"created_after": "last tuesday"}, 422, "query.created_after", "datetime"),
+        (
+            {"created_after": "2026-12-02", "created_before": "2026-12-01"},
+            422,
+            "created_before",
+            "later",
+        ),
+    ]
+    for params, code, field, needle in cases:
+        response = tenant.get("/v1/runs", params=params)
+        assert response.status_code == code, (params, response.text)
+        problem = response.json()["problems"][0]
+        assert problem["field"] == field and needle in problem["message"], (params, problem)
+    # A lone surrogate can only arrive as bad UTF-8; it is refused, not read as U+FFFD.
+    bad = tenant.get("/v1/runs?where=input.a%3D%ED%A0%80")
+    assert bad.status_code == 422 and bad.json()["problems"][0]["field"] == "query.where"
+
+
+def test_diff_of_two_runs(tenant):
+    same_a, same_b, big = tenant.submit({"a": 2}), tenant.submit({"a": 2}), tenant.submit({"a": 50})
+    for run in (same_a, same_b, big):
+        process_run(run["id"])
+    identical = tenant.get(f"/v1/runs/{same_a['id']}/diff/{same_b['id']}")
+    assert identical.status_code == 200, identical.text
+    body = identical.json()
+    assert body["identical"] and body["first_divergence"] is None and body["same_workflow"]
+    assert [s["node"] for s in body["steps"]] == ["add", "check", "pay", "gate", "done"]
+
+    different = tenant.get(f"/v1/runs/{same_a['id']}/diff/{big['id']}").json()
+    assert not different["identical"]
+    assert different["input"] == [{"path": "input.a", "change": "changed", "a": 2, "b": 50}]
+    first = different["first_divergence"]
+    assert (first["index"], first["node"], first["fields"]) == (0, "add", ["input", "output"])
+    assert different["steps"][-1]["node"] == "too_big" and different["steps"][-1]["a"] is None
+
+    missing = tenant.get(f"/v1/runs/{same_a['id']}/diff/nope")
+    assert missing.status_code == 404 and missing.json()["detail"] == "No run `nope`."

@@ -540,7 +540,7 @@ def test_book_rechecks_compliance(session: Session) -> None:
 
 def test_tools_are_registered_with_their_contracts() -> None:
     expected = {
-        "logistics.validate_request": (False, ["request"]),
+        "logistics.validate_request": (False, ["request", "source_text"]),
         "logistics.quote": (False, ["request"]),
         "logistics.screen": (False, ["request", "quotes"]),
         "logistics.book": (True, ["request", "quote"]),

@@ -34,6 +34,11 @@ def _contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
     return n > 0 and any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
 
 
+def party_matches(name: str, listed: str) -> bool:
+    """Whether the party ``name`` is the listed party ``listed`` (legal forms ignored)."""
+    return _contains(_party_words(name), _party_words(listed))
+
+
 def shipment_issues(request: Mapping[str, Any]) -> list[str]:
     """Shipment-level rules the request breaks; empty when it may be booked."""
     policy = sanctions()
@@ -55,7 +60,7 @@ def shipment_issues(request: Mapping[str, Any]) -> list[str]:
         if not name:
             continue
         for party in policy.parties:
-            if _contains(_party_words(name), _party_words(party.name)):
+            if party_matches(name, party.name):
                 issues.append(
                     f"{role.capitalize()} '{name}' matches denied party '{party.name}' "
                     f"({party.id}): {party.rule}."

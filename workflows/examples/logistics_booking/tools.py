@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from workflows.tools import ToolContext, ToolError, tool
 
+from ._grounding import ungrounded
 from ._quote import quotes_for
 from ._screen import screen_request
 from ._validate import normalize_request
@@ -55,12 +56,15 @@ def _as_request(request: Any, tool_name: str) -> dict[str, Any]:
 
 
 @tool("logistics.validate_request")
-def validate_request(request: dict) -> dict:
+def validate_request(request: dict, source_text: str | None = None) -> dict:
     """Check a booking request and normalize it, or list what to ask the shipper.
 
     Args:
         request: The shipper's request; port names, lowercase codes, ``40' HC`` style
             container names and numbers as strings are accepted.
+        source_text: The shipper's message when ``request`` was read from it by the
+            model: a denied place or party, UN number or IMO class the message names
+            but the request leaves out makes the request not valid (a question).
 
     Returns:
         ``{"valid", "request", "problems": [{"field", "message"}], "questions"}``;
@@ -75,11 +79,20 @@ def validate_request(request: dict) -> dict:
             f"{type(request).__name__}."
         )
     normalized, problems = normalize_request(request)
+    found = [(p.field, p.message, p.question) for p in problems]
+    if normalized is not None and source_text:
+        # The model's reading is checked against the message itself: what it
+        # leaves out would otherwise never reach screening.
+        by_field: dict[str, tuple[str, str, str]] = {}
+        for miss in ungrounded(source_text, normalized):
+            by_field.setdefault(miss[0], miss)  # one question per field, as validation asks
+        found = list(by_field.values())
+        normalized = None if found else normalized
     return {
         "valid": normalized is not None,
         "request": normalized,
-        "problems": [{"field": p.field, "message": p.message} for p in problems],
-        "questions": [p.question for p in problems],
+        "problems": [{"field": f, "message": m} for f, m, _ in found],
+        "questions": [q for _, _, q in found],
     }
 
 
