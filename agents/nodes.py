@@ -230,7 +230,9 @@ def _llm(
     options = node.model
     adapter = None if options.model else services.adapter_for(name)
 
-    requested = options.model or adapter or services.model.model
+    # The client's default model names the span; a stand-in client (docs/tools.md)
+    # need only have `complete`, so it may have no default to name.
+    requested = options.model or adapter or getattr(services.model, "model", None) or "default"
     chat = {
         "gen_ai.operation.name": "chat",
         "gen_ai.request.model": requested,
