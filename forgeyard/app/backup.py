@@ -104,7 +104,14 @@ def _data_files(data_dir: Path, url: str, *, exclude: Path) -> Iterator[Path]:
     skipped = {data_dir / name for name in _SKIPPED_DATA}
     if _is_sqlite(url):
         database = _sqlite_path(url)
-        skipped |= {database, Path(f"{database}-wal"), Path(f"{database}-shm")}
+        # The database travels through SQLite's backup API, not as files (its
+        # schema lock is the upgrade's, not data).
+        skipped |= {
+            database,
+            Path(f"{database}-wal"),
+            Path(f"{database}-shm"),
+            Path(f"{database}.schema.lock"),
+        }
     for root, dirs, names in os.walk(data_dir):
         here = Path(root)
         dirs[:] = sorted(d for d in dirs if here / d not in skipped)

@@ -41,11 +41,16 @@ _SERVICE_COMMANDS = {"api", "worker", "beat"}
 
 @app.callback()
 def _logging(ctx: typer.Context) -> None:
+    from pydantic import ValidationError
+
     from forgeyard.settings import get_settings
     from forgeyard.telemetry.logs import configure_logging
     from forgeyard.telemetry.traces import configure_tracing
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError:
+        return  # the command reports the bad setting itself (`config show` lists them)
     level = settings.log_level if ctx.invoked_subcommand in _SERVICE_COMMANDS else "WARNING"
     configure_logging(settings.log_format, level)
     if ctx.invoked_subcommand not in _SERVICE_COMMANDS:  # those configure their own processes
