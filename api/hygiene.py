@@ -14,7 +14,9 @@ import json
 import math
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.limits import replay_body
 
 __all__ = ["JSONHygiene", "problem"]
 
@@ -114,16 +116,7 @@ class JSONHygiene:
         if found is not None:
             await _refuse(send, *found)
             return
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
 async def _refuse(send: Send, field: str, message: str) -> None:
