@@ -3,8 +3,9 @@
 The "hosts" are network namespaces with a veth pair each (tests/support/hosts.py);
 the API and the sweeper (``forgeyard beat``) run here, on the root namespace, and
 each host runs ``forgeyard worker --pool threads`` reaching this machine's
-PostgreSQL, Redis and the session's real vLLM server (the tiny model) only
-through its veth address.  Twenty bookings are submitted over HTTP; both hosts
+PostgreSQL, Redis and the session's real vLLM server (the tiny model; all three
+listen on 127.0.0.1 and are forwarded onto each host's veth address by socat)
+only through that address.  Twenty bookings are submitted over HTTP; both hosts
 execute some.  Then host A is lost mid-run (its processes killed, its namespace
 deleted): its leases expire, the sweeper sends its runs again, host B finishes
 them from their checkpoints, and every booking is made exactly once.
