@@ -11,7 +11,7 @@ too), so ``socket.gethostname()`` — and with it a worker's lease owner — nam
 the host.
 
 Needs root, ``ip`` and ``socat``; :func:`missing` says what is absent.  Names are
-unique per process (namespace ``fy-<pid>-<n>``), and :meth:`Host.destroy`
+unique per process (namespace ``fy-<pid>x<n>``), and :meth:`Host.destroy`
 kills every process in the namespace by id before ``ip netns del``.
 """
 
@@ -82,7 +82,7 @@ class Host:
 
     def __init__(self, label: str, log_dir: Path) -> None:
         number = next(_counter)
-        tag = f"{os.getpid() % 100000}{number}"
+        tag = f"{os.getpid()}x{number}"  # unique on this machine while this process lives
         self.namespace = f"fy-{tag}"
         self.hostname = f"fyhost-{label}-{tag}"
         self.log_dir = log_dir
