@@ -56,11 +56,13 @@ def test_the_demo_books_a_container_with_loopback_only(tmp_path: Path, tiny_mode
         tmp_path,
         FORGEYARD_SERVE_MODEL_PATH=str(tiny_model_dir),
         FORGEYARD_QUEUE="forgeyard-offline",
+        # Its own vLLM, beside the session's, on a shared and busy machine.
+        FORGEYARD_SERVE_STARTUP_TIMEOUT_SECONDS="900",
         COLUMNS="200",
     )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    assert "bookings recorded for this run: 1" in output
+    # stdout is the demo's own account; stderr mostly vLLM's log.
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n---\n{result.stderr[-2000:]}"
+    assert "bookings recorded for this run: 1" in result.stdout
 
 
 def test_a_training_job_runs_with_loopback_only(tmp_path: Path, tiny_model_dir: Path):
@@ -70,6 +72,6 @@ def test_a_training_job_runs_with_loopback_only(tmp_path: Path, tiny_model_dir: 
         COLUMNS="200",
     )
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n---\n{result.stderr[-2000:]}"
     assert "(candidate)" in output
     assert list((tmp_path).rglob("adapter_model.safetensors")), output[-3000:]
