@@ -26,7 +26,7 @@ from api.routes import (
 )
 from forgeyard.settings import apply_offline_environment, get_settings
 from forgeyard.telemetry.logs import configure_logging
-from forgeyard.telemetry.traces import configure_tracing
+from forgeyard.telemetry.traces import configure_tracing, instrument_fastapi
 
 apply_offline_environment()
 # At import, so each uvicorn worker process (`--workers N` imports this module
@@ -68,6 +68,8 @@ def create_app() -> FastAPI:
     app.mount("/static", StaticFiles(directory=docs.STATIC_DIR), name="static")
     app.add_middleware(BodySizeLimit, max_bytes=get_settings().max_request_body_bytes)
     app.add_middleware(RequestMetrics)
+    # Outermost: the request's span covers the middlewares too (OTEL_* set).
+    instrument_fastapi(app)
     return app
 
 

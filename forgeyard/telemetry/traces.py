@@ -13,6 +13,14 @@ Export is OTLP over HTTP only, to the endpoint the standard variables name
 neither set, :func:`span` is a ``nullcontext``: no SDK is imported, no span made.
 The provider is Forgeyard's own (not the global one), so nothing a library
 installs globally decides where our spans go.
+
+With tracing on, OpenTelemetry's own instrumentations are wired to that
+provider too: Celery's (:func:`install` — a ``send_task`` gets a producer span
+and carries the W3C ``traceparent`` in the message headers; the worker's task
+span continues it) and FastAPI's (:func:`instrument_fastapi`, called by the
+app factory — each request a server span).  So a run submitted over HTTP is
+one trace: ``POST /v1/workflows/{name}/runs`` → ``apply_async/forgeyard.execute_run``
+→ ``run/forgeyard.execute_run`` → ``run {workflow}`` → steps → model and tool calls.
 """
 
 from __future__ import annotations
@@ -29,11 +37,21 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer
 
-__all__ = ["configure_tracing", "enabled", "install", "span", "tracing_wanted"]
+__all__ = [
+    "configure_tracing",
+    "enabled",
+    "install",
+    "instrument_fastapi",
+    "span",
+    "tracing_wanted",
+]
 
 log = logging.getLogger("forgeyard.telemetry")
 
 _tracer: Tracer | None = None
+_provider: TracerProvider | None = None
+# Health probes and scrapes every few seconds would drown the traces that matter.
+_UNTRACED_URLS = "/healthz,/readyz,/metrics"
 # context field → span attribute
 _CONTEXT_ATTRIBUTES = {"run_id": "forgeyard.run_id", "tenant_id": "forgeyard.tenant"}
 
@@ -70,9 +88,42 @@ def configure_tracing(settings: Settings, service: str) -> TracerProvider | None
 
 
 def install(provider: TracerProvider | None) -> None:
-    """Record spans with ``provider`` from now on (None: stop recording)."""
-    global _tracer
+    """Record spans with ``provider`` from now on (None: stop recording).
+
+    Celery's instrumentation follows: on with a provider (message context
+    propagated, task spans), off without one.
+    """
+    global _tracer, _provider
     _tracer = provider.get_tracer("forgeyard") if provider is not None else None
+    if provider is not _provider:
+        _instrument_celery(provider)
+    _provider = provider
+
+
+def _instrument_celery(provider: TracerProvider | None) -> None:
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+    # A singleton: it holds the tracer it was given, so a new provider means
+    # instrumenting again.
+    instrumentor = CeleryInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    if provider is not None:
+        instrumentor.instrument(tracer_provider=provider)
+
+
+def instrument_fastapi(app: Any) -> bool:
+    """Give each request to ``app`` a server span (FastAPI's instrumentation), if tracing is on.
+
+    The span is current while the route runs, so what it sends to a worker
+    (a run) continues the request's trace there.
+    """
+    if _provider is None:
+        return False
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=_provider, excluded_urls=_UNTRACED_URLS)
+    return True
 
 
 def enabled() -> bool:
