@@ -145,3 +145,25 @@ def test_a_promotion_whose_workers_keep_dying_is_failed_cleanly(
     assert get_adapter(cand.id).status == AdapterStatus.candidate
     # Finished: a new request records a new promotion.
     assert create_promotion(cand.id, tenant_id="acme").id != promotion.id
+
+
+def test_the_cli_runs_the_promotion_itself_and_says_why_it_failed(
+    sqlite_db, tmp_path: Path, no_server: None
+):
+    from typer.testing import CliRunner
+
+    from forgeyard.app.cli import app
+
+    cand = candidate("acme", tmp_path)
+    result = CliRunner().invoke(app, ["adapters", "promote", cand.id, "--tenant", "acme"])
+    assert result.exit_code == 2, result.output
+    assert "failed" in result.output
+    (promotion,) = [p for p in _promotions() if p.adapter_id == cand.id]
+    assert promotion.status == PromotionStatus.failed and promotion.lease_owner is None
+    assert get_adapter(cand.id).status == AdapterStatus.candidate
+
+
+def _promotions() -> list[PromotionRecord]:
+    from training.promotions import list_promotions
+
+    return list_promotions()
