@@ -41,6 +41,7 @@ from training.adapters import (
 )
 from training.config import ConfigError
 from training.jobs import TrainingJobNotFound
+from training.promotions import PromotionNotFound
 from worker.webhooks import WebhookRefused
 from workflows.catalog import UnknownWorkflowError
 from workflows.loader import SpecError
@@ -51,6 +52,7 @@ log = logging.getLogger("forgeyard.api")
 # The first match wins: subclasses before their bases.
 STATUS_OF: dict[type[Exception], int] = {
     AdapterNotFound: status.HTTP_404_NOT_FOUND,
+    PromotionNotFound: status.HTTP_404_NOT_FOUND,
     AdapterStateError: status.HTTP_409_CONFLICT,
     PromotionRefused: status.HTTP_409_CONFLICT,
     AdapterRankTooLarge: status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -16,6 +16,7 @@ from api.routes import (
     health,
     labels,
     metrics,
+    promotions,
     replays,
     reward_models,
     run_actions,
@@ -60,6 +61,7 @@ def create_app() -> FastAPI:
         reward_models,
         training_jobs,
         adapters,
+        promotions,
     ):
         app.include_router(module.router)
     app.mount("/ui", create_console(), name="console")

@@ -28,6 +28,8 @@ from forgeyard.records.rewards import (
 from forgeyard.records.training import (
     AdapterRecord,
     AdapterStatus,
+    PromotionRecord,
+    PromotionStatus,
     TrainingJobRecord,
     TrainingJobStatus,
     TrainingMetricRecord,
@@ -572,6 +574,45 @@ class AdapterOut(BaseModel):
     @classmethod
     def of(cls, record: AdapterRecord) -> AdapterOut:
         return cls(**{name: getattr(record, name) for name in cls.model_fields})
+
+
+class PromotionOut(BaseModel):
+    """A promotion: a worker runs the gate; poll ``links.self`` until it is finished."""
+
+    id: str
+    adapter_id: str
+    status: PromotionStatus = Field(
+        description="`queued`, `running` (a worker runs the gate), `succeeded` (the adapter "
+        "is active) or `failed` (see `error`)."
+    )
+    message: str | None = Field(description="What the promotion is doing now.")
+    gate: dict[str, Any] | None = Field(
+        description="The gate's decision once made (as on the adapter), also when it refused."
+    )
+    error: str | None = Field(description="Why it failed: the gate's reason or another error.")
+    error_field: str | None = Field(
+        description="What failed: `gate` (refused; figures in `gate`), `status`, `rank`, "
+        "`node`, `worker` (its workers died), or the model server's error."
+    )
+    refused: bool = Field(description="Whether the gate refused the candidate.")
+    attempts: int = Field(description="Times a worker started it (a dead worker's is re-sent).")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    links: dict[str, str]
+
+    @classmethod
+    def of(cls, record: PromotionRecord) -> PromotionOut:
+        links = {
+            "self": f"/v1/promotions/{record.id}",
+            "adapter": f"/v1/adapters/{record.adapter_id}",
+        }
+        fields = set(cls.model_fields) - {"links", "refused"}
+        return cls(
+            **{name: getattr(record, name) for name in fields},
+            refused=record.error_field == "gate",
+            links=links,
+        )
 
 
 class RollbackOut(BaseModel):

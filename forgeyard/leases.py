@@ -14,6 +14,16 @@ transaction commits (PostgreSQL row lock; SQLite holds its write lock), so a
 competing take-over waits for the write instead of slipping in between the
 check and the commit.
 
+Every kind of leased job uses the same pieces: runs (``worker/runs.py``),
+training jobs, reward evaluations and adapter promotions.  :func:`leased` is
+the whole life of a job's lease (take it, heartbeat, give it up);
+:meth:`Lease.update` is a fenced write of the job's own row; :func:`sweep_jobs`
+is the sweeper of a job table (``status``, ``attempts``, the lease columns and
+``enqueued_at``): it sends again a job whose holder's lease expired, or whose
+message was lost, and fails one whose holders died ``max_attempts`` times.
+The sweeper moving a job increments the epoch too, so a frozen holder that
+wakes after it cannot write the job either.
+
 Errors::
 
     LeaseLost                 another holder has the lease now (a newer epoch)
@@ -22,19 +32,33 @@ Errors::
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlmodel import Session, SQLModel
 
 from forgeyard.db import session_scope
 from forgeyard.models import utcnow
 from forgeyard.settings import get_settings
 
-__all__ = ["Heartbeat", "Lease", "LeaseLost", "acquire"]
+__all__ = [
+    "Heartbeat",
+    "Lease",
+    "LeaseLost",
+    "acquire",
+    "holder_identity",
+    "leased",
+    "sweep_jobs",
+]
 
 log = logging.getLogger("forgeyard.leases")
 
@@ -76,6 +100,23 @@ class Lease:
                 f"{self.owner} was superseded; stopping without writing"
             )
 
+    def update(self, session: Session | None = None, **values: Any) -> None:
+        """Set ``values`` on the leased row, fenced: :class:`LeaseLost` and nothing written.
+
+        In ``session``'s transaction when given (with the caller's other
+        writes), else in one of its own.
+        """
+        if session is None:
+            with session_scope() as own:
+                self.update(own, **values)
+            return
+        self.hold(session)
+        if values:
+            table: Any = self.model
+            session.exec(  # type: ignore[call-overload]
+                update(table).where(self._current()).values(**values)
+            )
+
     def check(self) -> None:
         """:meth:`hold` in a transaction of its own (before an action outside the database)."""
         with session_scope() as session:
@@ -102,6 +143,11 @@ class Lease:
                 .where(self._current(), table.lease_owner == self.owner)
                 .values(lease_owner=None, lease_expires_at=None)
             )
+
+
+def holder_identity() -> str:
+    """A lease owner name unique to this process and call: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _length() -> timedelta:
@@ -180,3 +226,135 @@ class Heartbeat(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
         self.join(timeout=5)
+
+
+@contextmanager
+def leased(
+    model: type[SQLModel], row_id: str, *conditions: Any, owner: str | None = None, **values: Any
+) -> Iterator[Lease | None]:
+    """The life of a job's lease: :func:`acquire`, a :class:`Heartbeat`, then release.
+
+    Yields the lease, or None when it was not free (another holder's is live,
+    or ``conditions`` do not hold); the body then has nothing to do.  The
+    heartbeat is stopped and the lease given up however the body ends
+    (a lost lease's release changes nothing).
+    """
+    lease = acquire(model, row_id, owner or holder_identity(), *conditions, **values)
+    if lease is None:
+        yield None
+        return
+    heartbeat = Heartbeat(lease)
+    heartbeat.start()
+    try:
+        yield lease
+    finally:
+        heartbeat.stop()
+        lease.release()
+
+
+def sweep_jobs(
+    model: type[SQLModel],
+    statuses: type[StrEnum],
+    enqueue: Callable[[str], bool],
+    *,
+    max_attempts: int,
+    gave_up: Callable[[Any], dict[str, Any]],
+    requeued: Callable[[Any], dict[str, Any]] | None = None,
+    limit: int = 500,
+) -> list[str]:
+    """Send again the jobs of ``model`` no holder works on; fail those tried too often.
+
+    The table has ``status`` (``statuses`` has ``queued``, ``running`` and
+    ``failed``), ``attempts`` (counted by whoever takes the lease), the lease
+    columns and ``enqueued_at`` (when it was last sent).
+
+    * running, lease expired: its holder died (or froze).  With fewer than
+      ``max_attempts`` attempts it is queued again (``requeued(row)`` adds
+      columns to set), else failed (``gave_up(row)``: the error, the finish
+      time).  Either way the epoch moves on: the old holder is fenced out.
+    * queued, lease free, sent longer than ``requeue_after_seconds`` ago (or
+      never): its message was lost; sent again.
+
+    Returns the ids sent.
+    """
+    table: Any = model
+    settings = get_settings()
+    now = utcnow()
+    resend_since = now - timedelta(seconds=settings.requeue_after_seconds)
+    expired = or_(table.lease_expires_at.is_(None), table.lease_expires_at < now)
+    queued, running, failed = statuses("queued"), statuses("running"), statuses("failed")
+    with session_scope() as session:
+        dead = list(
+            session.exec(  # type: ignore[call-overload]
+                select(table.id, table.attempts, table.lease_epoch)
+                .where(table.status == running, expired)
+                .limit(limit)
+            )
+        )
+        lost = [
+            row[0]
+            for row in session.exec(  # type: ignore[call-overload]
+                select(table.id)
+                .where(
+                    table.status == queued,
+                    or_(table.lease_owner.is_(None), table.lease_expires_at < now),
+                    or_(table.enqueued_at.is_(None), table.enqueued_at < resend_since),
+                )
+                .limit(limit)
+            )
+        ]
+    send: list[str] = list(lost)
+    for row_id, attempts, epoch in dead:
+        stop = attempts >= max_attempts
+        row = _row(model, row_id)
+        if row is None:
+            continue
+        values = gave_up(row) | {"status": failed} if stop else {"status": queued}
+        if not stop and requeued is not None:
+            values |= requeued(row)
+        with session_scope() as session:
+            moved = session.exec(  # type: ignore[call-overload]
+                update(table)
+                .where(
+                    table.id == row_id,
+                    table.lease_epoch == epoch,
+                    and_(table.status == running, expired),
+                )
+                .values(
+                    lease_epoch=table.lease_epoch + 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    enqueued_at=now,
+                    **values,
+                )
+            ).rowcount
+        if moved != 1:
+            continue  # taken over (or finished) meanwhile
+        if stop:
+            log.error(
+                "sweeper: %s %s failed: its holder died %d time(s)",
+                table.__tablename__,
+                row_id,
+                attempts,
+            )
+        else:
+            log.warning("sweeper: %s %s re-enqueued (lease expired)", table.__tablename__, row_id)
+            send.append(row_id)
+    if lost:
+        with session_scope() as session:
+            session.exec(  # type: ignore[call-overload]
+                update(table).where(table.id.in_(lost)).values(enqueued_at=now)
+            )
+        for row_id in lost:
+            log.warning(
+                "sweeper: %s %s re-enqueued (message not picked up)", table.__tablename__, row_id
+            )
+    for row_id in send:
+        enqueue(row_id)
+    return send
+
+
+def _row(model: type[SQLModel], row_id: str) -> Any:
+    """The row ``row_id`` of ``model`` as stored now (None if there is none)."""
+    with session_scope() as session:
+        return session.get(model, row_id)

@@ -189,6 +189,18 @@ class Settings(BaseSettings):
         ge=1,
         description="A training job whose worker died this many times is failed, not retried.",
     )
+    evaluation_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="A reward-model evaluation whose worker died this many times is failed, "
+        "not sent again.",
+    )
+    promotion_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="An adapter promotion whose worker died this many times is failed (the "
+        "adapter stays a candidate), not sent again.",
+    )
     webhook_secret: str = Field(
         default="change-me", description="HMAC-SHA256 key that signs webhook calls."
     )

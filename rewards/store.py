@@ -6,20 +6,28 @@ later evaluation that misses them sends it back to ``draft``.  Training will
 ask :func:`require_approved` before it uses a version.
 
 :func:`run_evaluation` takes ids and a progress callback, so the API's worker
-task can be a thin wrapper around it (:func:`process_evaluation`, which
-claims the evaluation first so a redelivered message runs it once).
+task can be a thin wrapper around it (:func:`process_evaluation`).  An
+evaluation is leased like a run (:mod:`forgeyard.leases`): running it takes
+the lease (so a redelivered message runs it once), a heartbeat renews it, and
+every write of its progress, report and the version's approval holds it, so a
+worker that froze past its lease writes nothing when it wakes.
+:func:`sweep_evaluations` sends again one whose worker died (or whose message
+was lost) and fails it after ``evaluation_max_attempts``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func
 from sqlmodel import col, select
 
+from forgeyard import leases
 from forgeyard.db import session_scope
+from forgeyard.leases import Lease, LeaseLost
 from forgeyard.models import utcnow
 from forgeyard.records.rewards import (
     EvaluationRecord,
@@ -27,6 +35,7 @@ from forgeyard.records.rewards import (
     RewardModelRecord,
     RewardModelStatus,
 )
+from forgeyard.settings import get_settings
 from rewards.dataset import Preference, parse_dataset, read_dataset
 from rewards.errors import RewardError, RewardModelNotFound
 from rewards.evaluate import Progress, check_size, evaluate
@@ -36,6 +45,7 @@ from rewards.model import RewardModel
 from rewards.runs import RunFilter, examples_from_runs, parse_expected, read_expected
 
 __all__ = [
+    "EvaluationNotClaimable",
     "create_evaluation",
     "get_evaluation",
     "get_version",
@@ -45,6 +55,7 @@ __all__ = [
     "register",
     "require_approved",
     "run_evaluation",
+    "sweep_evaluations",
 ]
 
 log = logging.getLogger("forgeyard.rewards")
@@ -184,7 +195,10 @@ def create_evaluation(
         )
         check_size(len(ds.examples), ds.source, len(ds.problems))
     evaluation = EvaluationRecord(
-        reward_model_id=record.id, tenant_id=record.tenant_id, request=request
+        reward_model_id=record.id,
+        tenant_id=record.tenant_id,
+        request=request,
+        enqueued_at=utcnow(),  # its creator runs or sends it next
     )
     with session_scope() as session:
         session.add(evaluation)
@@ -199,54 +213,74 @@ def get_evaluation(evaluation_id: str, *, tenant_id: str | None = None) -> Evalu
     return record
 
 
-def _update(evaluation_id: str, **values: Any) -> EvaluationRecord:
-    with session_scope() as session:
-        record = session.get(EvaluationRecord, evaluation_id)
-        assert record is not None
-        for key, value in values.items():
-            setattr(record, key, value)
-        session.add(record)
-    return record
+class EvaluationNotClaimable(RewardError):
+    """The evaluation is finished, held by a live worker, or out of attempts."""
 
 
 def process_evaluation(evaluation_id: str) -> EvaluationRecord | None:
-    """What a worker does with an evaluation id: claim it if queued, run it, never raise.
+    """What a worker does with an evaluation id: run it under its lease, never raise.
 
     Returns the evaluation afterwards (succeeded or failed, its error stored),
-    or None when there was nothing to do: no such evaluation, or another
-    worker already claimed it.
+    or None when there was nothing to do: no such evaluation, finished, held
+    by another live worker, or lost to another worker while this one ran.
     """
-    with session_scope() as session:
-        claimed = session.exec(  # type: ignore[call-overload]
-            update(EvaluationRecord)
-            .where(
-                col(EvaluationRecord.id) == evaluation_id,
-                col(EvaluationRecord.status) == EvaluationStatus.queued,
-            )
-            .values(status=EvaluationStatus.running, started_at=utcnow())
-        )
-        if claimed.rowcount != 1:
-            log.info("evaluation %s: not queued (or unknown); nothing to do", evaluation_id)
-            return None
     try:
         return run_evaluation(evaluation_id)
+    except (EvaluationNotClaimable, RewardModelNotFound) as exc:
+        log.info("evaluation %s: nothing to do (%s)", evaluation_id, exc)
+        return None
+    except LeaseLost as exc:
+        log.warning("evaluation %s: stopped, lease lost (%s)", evaluation_id, exc)
+        return None
     except Exception:  # noqa: BLE001 - run_evaluation stored the error on the record
         log.exception("evaluation %s failed", evaluation_id)
         return get_evaluation(evaluation_id)
 
 
 def run_evaluation(evaluation_id: str, *, progress: Progress | None = None) -> EvaluationRecord:
-    """Run a queued evaluation, store its report and update the version's approval.
+    """Run a queued evaluation under its lease, store its report, update the version's approval.
 
     A failure (an unreadable dataset …) marks the evaluation failed with the
     message and is raised again, so a CLI shows it and a worker logs it.
+
+    Raises:
+        RewardModelNotFound: no such evaluation.
+        EvaluationNotClaimable: finished, running on a live worker, or out of attempts.
+        LeaseLost: another worker took it over meanwhile (nothing more was written).
     """
     evaluation = get_evaluation(evaluation_id)
     version = get_version(evaluation.reward_model_id)
-    _update(evaluation_id, status=EvaluationStatus.running, started_at=utcnow())
+    claimable = (
+        col(EvaluationRecord.status).in_([EvaluationStatus.queued, EvaluationStatus.running]),
+        col(EvaluationRecord.attempts) < get_settings().evaluation_max_attempts,
+    )
+    with leases.leased(
+        EvaluationRecord,
+        evaluation_id,
+        *claimable,
+        status=EvaluationStatus.running,
+        attempts=EvaluationRecord.attempts + 1,
+        started_at=func.coalesce(EvaluationRecord.started_at, utcnow()),
+        error=None,
+    ) as lease:
+        if lease is None:
+            raise EvaluationNotClaimable(
+                f"Evaluation `{evaluation_id}` is {get_evaluation(evaluation_id).status.value} "
+                "and not claimable (finished, running on a live worker, or out of attempts)."
+            )
+        return _run_leased(evaluation, version, lease, progress)
+
+
+def _run_leased(
+    evaluation: EvaluationRecord,
+    version: RewardModelRecord,
+    lease: Lease,
+    progress: Progress | None,
+) -> EvaluationRecord:
+    evaluation_id = evaluation.id
 
     def notify(fraction: float, message: str) -> None:
-        _update(evaluation_id, progress=round(fraction, 4), message=message[:500])
+        lease.update(progress=round(fraction, 4), message=message[:500])
         if progress is not None:
             progress(fraction, message)
 
@@ -260,31 +294,65 @@ def run_evaluation(evaluation_id: str, *, progress: Progress | None = None) -> E
             model, examples, preferences, problems=problems, source=source, progress=notify
         )
         report["evaluation_id"] = evaluation_id
+    except LeaseLost:
+        raise
     except Exception as exc:
-        _update(
-            evaluation_id,
+        lease.update(
             status=EvaluationStatus.failed,
             error=f"{type(exc).__name__}: {exc}",
             finished_at=utcnow(),
         )
         raise
     passed = bool(report["gate"]["passed"])
-    record = _update(
-        evaluation_id,
-        status=EvaluationStatus.succeeded,
-        report=report,
-        passed=passed,
-        progress=1.0,
-        finished_at=utcnow(),
-    )
+    now = utcnow()
+    # One fenced transaction: the report and the approval it decides, or neither.
     with session_scope() as session:
+        lease.update(
+            session,
+            status=EvaluationStatus.succeeded,
+            report=report,
+            passed=passed,
+            progress=1.0,
+            finished_at=now,
+        )
         stored = session.get(RewardModelRecord, version.id)
         assert stored is not None
         stored.latest_evaluation_id = evaluation_id
         stored.status = RewardModelStatus.approved if passed else RewardModelStatus.draft
-        stored.approved_at = utcnow() if passed else None
+        stored.approved_at = now if passed else None
         session.add(stored)
-    return record
+    return get_evaluation(evaluation_id)
+
+
+def sweep_evaluations(enqueue: Callable[[str], bool]) -> list[str]:
+    """Send again evaluations no worker holds; fail those whose workers died too often.
+
+    * running, lease expired: its worker died (or froze); queued and sent
+      again, or failed once ``evaluation_max_attempts`` leases were taken.
+    * queued, last sent longer than ``requeue_after_seconds`` ago: its message
+      was lost; sent again.
+    ``enqueue`` sends an id to a worker. Returns the ids sent.
+    """
+    max_attempts = get_settings().evaluation_max_attempts
+
+    def gave_up(evaluation: EvaluationRecord) -> dict[str, Any]:
+        return {
+            "finished_at": utcnow(),
+            "error": f"its worker died {evaluation.attempts} time(s) "
+            f"(evaluation_max_attempts = {max_attempts}); evaluate it again",
+        }
+
+    def requeued(evaluation: EvaluationRecord) -> dict[str, Any]:
+        return {"message": "worker lost; queued again"}
+
+    return leases.sweep_jobs(
+        EvaluationRecord,
+        EvaluationStatus,
+        enqueue,
+        max_attempts=max_attempts,
+        gave_up=gave_up,
+        requeued=requeued,
+    )
 
 
 def _examples(

@@ -12,6 +12,9 @@ loads every active adapter into a freshly (re)started server.
 
 SQL is the truth: the server's loaded adapters follow the rows, and a partial
 unique index keeps at most one ``active`` row per tenant, workflow and node.
+Over HTTP a promotion is a worker job (:mod:`training.promotions`): the
+worker calls :func:`promote` with its lease as ``fence``, so the gate's
+decision and the activation are written only while that lease is held.
 
 Errors (all :class:`~training.TrainingError`, which names the ``field``)::
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -33,7 +37,9 @@ from sqlmodel import Session, col, select
 
 from agents.model_client import ModelClient
 from forgeyard.db import session_scope
+from forgeyard.leases import Lease, LeaseLost
 from forgeyard.models import utcnow
+from forgeyard.records.rewards import RewardModelRecord
 from forgeyard.records.training import AdapterRecord, AdapterStatus
 from forgeyard.settings import get_settings
 from rewards import store
@@ -52,6 +58,7 @@ __all__ = [
     "PromotionRefused",
     "RegistryAdapters",
     "active_adapters",
+    "check_promotable",
     "ensure_loaded",
     "get_adapter",
     "list_adapters",
@@ -61,6 +68,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("forgeyard.training")
+
+# Called in the transaction that stores the gate's decision (a promotion job records it).
+OnDecision = Callable[[Session, dict[str, Any]], None]
 
 SERVED_PREFIX = "adapter-"
 
@@ -248,6 +258,27 @@ def _check_promotable(record: AdapterRecord, max_lora_rank: int) -> None:
         )
 
 
+def check_promotable(
+    record: AdapterRecord, *, max_lora_rank: int | None = None
+) -> RewardModelRecord:
+    """What can be decided without the model server; the reward model the gate scores with.
+
+    Raises:
+        AdapterStateError: it is not a candidate.
+        AdapterRankTooLarge: its rank exceeds the server's.
+        TrainingError: its workflow, node or reward model is unknown.
+    """
+    _check_promotable(record, max_lora_rank or get_settings().serve_max_lora_rank)
+    try:
+        return store.get_version(record.reward_model_id, tenant_id=record.tenant_id)
+    except RewardModelNotFound:
+        raise TrainingError(
+            f"Adapter `{record.id}` names reward model `{record.reward_model_id}`, which this "
+            "tenant does not have; register it again or retrain with one it has.",
+            field="reward_model_id",
+        ) from None
+
+
 def promote(
     adapter_id: str,
     *,
@@ -257,6 +288,8 @@ def promote(
     held_out: int | None = None,
     held_out_seed: int | None = None,
     margin: float | None = None,
+    fence: Lease | None = None,
+    on_decision: OnDecision | None = None,
 ) -> AdapterRecord:
     """Promote candidate ``adapter_id`` of ``tenant_id`` if it beats what serves now.
 
@@ -275,6 +308,11 @@ def promote(
         held_out: Held-out tasks to generate; default ``adapter_gate_tasks``.
         held_out_seed: Their seed; default ``adapter_gate_seed``.
         margin: Required gain; default ``adapter_gate_margin``.
+        fence: A promotion job's lease: checked before the adapter is loaded
+            and held by the transaction that stores the decision; once lost,
+            nothing more is written or unloaded (the new holder owns it).
+        on_decision: Called with the session and the decision inside that
+            transaction (the job records its outcome with it).
 
     Returns:
         The adapter, now active, with the gate's decision in ``gate``.
@@ -286,22 +324,17 @@ def promote(
         TrainingError: its workflow, node or reward model is unknown.
         PromotionRefused: the gate refused it.
         serving.ModelServerError: the server could not load it or be reached.
+        forgeyard.leases.LeaseLost: ``fence`` was lost (nothing was written).
     """
     settings = get_settings()
     record = get_adapter(adapter_id, tenant_id=tenant_id)
-    _check_promotable(record, max_lora_rank or settings.serve_max_lora_rank)
-    try:
-        reward_version = store.get_version(record.reward_model_id, tenant_id=tenant_id)
-    except RewardModelNotFound:
-        raise TrainingError(
-            f"Adapter `{record.id}` names reward model `{record.reward_model_id}`, which this "
-            "tenant does not have; register it again or retrain with one it has.",
-            field="reward_model_id",
-        ) from None
+    reward_version = check_promotable(record, max_lora_rank=max_lora_rank)
     client = client or ModelClient.default()
     url = root_url(client.base_url)
     with session_scope() as session:
         current = _active(session, tenant_id, record.workflow, record.node)
+    if fence is not None:
+        fence.check()
     _load(url, record)
     try:
         if current is not None and current.served_name not in loaded_models(url):
@@ -324,34 +357,63 @@ def promote(
             reward.model,
             margin=settings.adapter_gate_margin if margin is None else margin,
         )
-    except BaseException:
-        _unload(url, record)
+    except BaseException as exc:
+        if not isinstance(exc, LeaseLost):
+            _unload(url, record)
         raise
     decision["current_adapter_id"] = current.id if current is not None else None
     if not decision["passed"]:
+        # Stored first: a holder that lost its lease leaves the server to the new one.
+        _store_gate(record.id, decision, fence=fence, on_decision=on_decision)
         _unload(url, record)
-        _store_gate(record.id, decision)
         raise PromotionRefused(
             f"Adapter `{record.id}` was not promoted: {decision['reason']}.", decision
         )
-    promoted = _activate(record.id, decision, replaces=current.id if current else None)
+    promoted = _activate(
+        record.id,
+        decision,
+        replaces=current.id if current else None,
+        fence=fence,
+        on_decision=on_decision,
+    )
     if current is not None:
         _unload(url, current)
     return promoted
 
 
-def _store_gate(adapter_id: str, decision: dict[str, Any]) -> None:
+def _store_gate(
+    adapter_id: str,
+    decision: dict[str, Any],
+    *,
+    fence: Lease | None = None,
+    on_decision: OnDecision | None = None,
+) -> None:
     with session_scope() as session:
+        if fence is not None:
+            fence.hold(session)
+        if on_decision is not None:
+            on_decision(session, decision)
         row = session.get(AdapterRecord, adapter_id)
         assert row is not None
         row.gate = decision
         session.add(row)
 
 
-def _activate(adapter_id: str, decision: dict[str, Any], *, replaces: str | None) -> AdapterRecord:
-    """One transaction: the active one (if any) retired, the candidate active."""
+def _activate(
+    adapter_id: str,
+    decision: dict[str, Any],
+    *,
+    replaces: str | None,
+    fence: Lease | None = None,
+    on_decision: OnDecision | None = None,
+) -> AdapterRecord:
+    """One transaction: the active one (if any) retired, the candidate active (fenced)."""
     now = utcnow()
     with session_scope() as session:
+        if fence is not None:
+            fence.hold(session)
+        if on_decision is not None:
+            on_decision(session, decision)
         row = session.get(AdapterRecord, adapter_id)
         assert row is not None
         if row.status != AdapterStatus.candidate:

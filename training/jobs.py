@@ -6,13 +6,16 @@ and stores each step's metrics; only once the adapter, its plot and its report
 are on disk does one transaction mark the job succeeded *and* register the
 adapter as a ``candidate``, so there is never a half-registered adapter.
 
-Liveness without a lease column: while a job runs, a thread renews its
-``heartbeat_at``; every write of a running job is fenced by its ``attempts``
-count, so a worker that lost its job (declared dead, then woke up) can no
-longer change it.  :func:`sweep` re-enqueues a job whose heartbeat went stale
-(its worker died; ``train_grpo`` resumes from ``output_dir/checkpoints``) and
-fails it cleanly once ``training_max_attempts`` are used up.  A queued job's
-``heartbeat_at`` is when it was last sent to a worker.
+A job is leased like a run (:mod:`forgeyard.leases`): :func:`claim` takes the
+lease (a new epoch, one more of ``attempts``), a heartbeat renews it while the
+job trains, and every write of the job (progress, metrics, the final
+registration) holds the lease in its own transaction, so a worker that lost
+the job (frozen past its lease, then woke up) raises
+:class:`~forgeyard.leases.LeaseLost` and writes nothing.  :func:`sweep`
+re-enqueues a job whose lease expired (its worker died; ``train_grpo``
+resumes from ``output_dir/checkpoints``) and fails it cleanly once
+``training_max_attempts`` are used up; a queued job's ``enqueued_at`` is when
+it was last sent to a worker.
 """
 
 from __future__ import annotations
@@ -21,17 +24,17 @@ import contextlib
 import dataclasses
 import json
 import logging
-import threading
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from forgeyard import leases
 from forgeyard.db import session_scope
+from forgeyard.leases import Lease, LeaseLost
 from forgeyard.models import Tenant, WorkflowRegistration, new_id, utcnow
 from forgeyard.records.rewards import RewardModelRecord, RewardModelStatus
 from forgeyard.records.training import (
@@ -54,6 +57,7 @@ __all__ = [
     "Trainer",
     "TrainingJobNotFound",
     "adapter_of",
+    "claim",
     "create_job",
     "get_job",
     "job_metrics",
@@ -77,10 +81,6 @@ Progress = Callable[[TrainingJobRecord, dict[str, Any]], None]
 
 class TrainingJobNotFound(LookupError):
     """No training job with that id (for this tenant)."""
-
-
-class _Superseded(Exception):
-    """This worker no longer owns the job (declared dead and re-run elsewhere)."""
 
 
 # -- creating -----------------------------------------------------------------------
@@ -124,7 +124,7 @@ def create_job(config: GRPOJobConfig, *, tenant_id: str | None = None) -> Traini
         total_steps=config.max_steps,
         output_dir=str(output_dir),
         message="queued",
-        heartbeat_at=utcnow(),
+        enqueued_at=utcnow(),  # its creator sends it next
     )
     with session_scope() as session:
         session.add(job)
@@ -266,91 +266,57 @@ def job_metrics(job_id: str) -> list[TrainingMetricRecord]:
 
 
 # -- running ------------------------------------------------------------------------
-def claim(job_id: str) -> int | None:
-    """Mark the job running for this worker; its attempt number, or None if not claimable.
+def _claimable() -> tuple[Any, ...]:
+    settings = get_settings()
+    return (
+        col(TrainingJobRecord.status).in_([TrainingJobStatus.queued, TrainingJobStatus.running]),
+        col(TrainingJobRecord.attempts) < settings.training_max_attempts,
+    )
 
-    Claimable: queued, or running with a heartbeat older than a lease (its worker died).
+
+def _claim_values() -> dict[str, Any]:
+    return {
+        "status": TrainingJobStatus.running,
+        "attempts": TrainingJobRecord.attempts + 1,
+        "started_at": func.coalesce(TrainingJobRecord.started_at, utcnow()),
+        "error": None,
+    }
+
+
+def claim(job_id: str, *, owner: str | None = None) -> Lease | None:
+    """Take the job's lease and mark it running; None when it is not claimable.
+
+    Claimable: queued, or running with an expired lease (its worker died), and
+    fewer than ``training_max_attempts`` leases taken.  The caller renews the
+    lease (:class:`~forgeyard.leases.Heartbeat`) and releases it; :func:`run_job`
+    does both.
     """
-    now = utcnow()
-    stale = now - timedelta(seconds=get_settings().lease_seconds)
-    with session_scope() as session:
-        job = session.get(TrainingJobRecord, job_id)
-        if job is None:
-            return None
-        attempt = job.attempts + 1
-        result = session.exec(  # type: ignore[call-overload]
-            update(TrainingJobRecord)
-            .where(
-                col(TrainingJobRecord.id) == job_id,
-                col(TrainingJobRecord.attempts) == job.attempts,
-                or_(
-                    col(TrainingJobRecord.status) == TrainingJobStatus.queued,
-                    and_(
-                        col(TrainingJobRecord.status) == TrainingJobStatus.running,
-                        or_(
-                            col(TrainingJobRecord.heartbeat_at).is_(None),
-                            col(TrainingJobRecord.heartbeat_at) < stale,
-                        ),
-                    ),
-                ),
-            )
-            .values(
-                status=TrainingJobStatus.running,
-                attempts=attempt,
-                started_at=job.started_at or now,
-                heartbeat_at=now,
-                message=f"starting (attempt {attempt})",
-                error=None,
-            )
-        )
-        return attempt if result.rowcount == 1 else None
+    lease = leases.acquire(
+        TrainingJobRecord,
+        job_id,
+        owner or leases.holder_identity(),
+        *_claimable(),
+        **_claim_values(),
+    )
+    if lease is not None:
+        lease.update(message=f"starting (attempt {get_job(job_id).attempts})")
+    return lease
 
 
-def _fenced_update(job_id: str, attempt: int, **values: Any) -> None:
-    """Update the running job if this attempt still owns it; :class:`_Superseded` otherwise."""
-    with session_scope() as session:
-        result = session.exec(  # type: ignore[call-overload]
-            update(TrainingJobRecord)
-            .where(
-                col(TrainingJobRecord.id) == job_id,
-                col(TrainingJobRecord.attempts) == attempt,
-                col(TrainingJobRecord.status) == TrainingJobStatus.running,
-            )
-            .values(**values)
-        )
-        if result.rowcount != 1:
-            raise _Superseded(f"training job {job_id}: attempt {attempt} no longer owns it")
+@contextlib.contextmanager
+def _claimed(job_id: str) -> Iterator[Lease | None]:
+    with leases.leased(TrainingJobRecord, job_id, *_claimable(), **_claim_values()) as lease:
+        if lease is not None:
+            lease.update(message=f"starting (attempt {get_job(job_id).attempts})")
+        yield lease
 
 
-class _Heartbeat(threading.Thread):
-    """Renews the job's heartbeat every third of a lease until stopped."""
-
-    def __init__(self, job_id: str, attempt: int) -> None:
-        super().__init__(name=f"forgeyard-training-heartbeat-{job_id}", daemon=True)
-        self.job_id, self.attempt = job_id, attempt
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        interval = get_settings().lease_seconds / 3
-        while not self.stopped.wait(interval):
-            try:
-                _fenced_update(self.job_id, self.attempt, heartbeat_at=utcnow())
-            except _Superseded:
-                log.error("training job %s: taken over by another worker", self.job_id)
-                return
-            except Exception:  # noqa: BLE001 - a database blip; try again next beat
-                log.exception("training job %s: heartbeat failed", self.job_id)
-
-    def stop(self) -> None:
-        self.stopped.set()
-        self.join(timeout=5)
-
-
-def store_metrics(job_id: str, metrics: dict[str, Any]) -> bool:
+def store_metrics(job_id: str, metrics: dict[str, Any], *, fence: Lease | None = None) -> bool:
     """Store one step's metrics; False (and nothing written) when that step is stored already.
 
     A resumed job logs again the steps after its checkpoint it had logged
-    before dying; the first record of each step stays.
+    before dying; the first record of each step stays.  With ``fence``, the
+    insert holds that lease (:class:`~forgeyard.leases.LeaseLost` otherwise).
     """
     step = int(metrics["step"])
     reward_mean, reward_std, frac_zero_std, kl, loss = (
@@ -368,6 +334,8 @@ def store_metrics(job_id: str, metrics: dict[str, Any]) -> bool:
             return False
     try:
         with session_scope() as session:
+            if fence is not None:
+                fence.hold(session)
             session.add(
                 TrainingMetricRecord(
                     job_id=job_id,
@@ -416,37 +384,42 @@ def run_job(
         TrainingError: the job is not claimable (finished, or another worker runs it).
     """
     job = get_job(job_id)
-    attempt = claim(job_id)
-    if attempt is None:
-        raise TrainingError(
-            f"Training job `{job_id}` is {job.status.value} and not claimable "
-            "(finished, or running on a live worker).",
-            field="job",
-        )
     trainer = trainer or _default_trainer()
-    heartbeat = _Heartbeat(job_id, attempt)
-    heartbeat.start()
-    log.info("training job %s: attempt %d", job_id, attempt)
+    with _claimed(job_id) as lease:
+        if lease is None:
+            raise TrainingError(
+                f"Training job `{job_id}` is {job.status.value} and not claimable "
+                "(finished, running on a live worker, or out of attempts).",
+                field="job",
+            )
+        return _run_leased(job_id, lease, trainer, on_progress)
+
+
+def _run_leased(
+    job_id: str, lease: Lease, trainer: Trainer, on_progress: Progress | None
+) -> TrainingJobRecord:
+    log.info(
+        "training job %s: attempt %d (lease epoch %d)",
+        job_id,
+        get_job(job_id).attempts,
+        lease.epoch,
+    )
     try:
-        return _train(get_job(job_id), attempt, trainer, on_progress)
-    except _Superseded:
-        log.warning("training job %s: attempt %d superseded; results dropped", job_id, attempt)
+        return _train(get_job(job_id), lease, trainer, on_progress)
+    except LeaseLost:
+        log.warning("training job %s: lease epoch %d lost; results dropped", job_id, lease.epoch)
         return get_job(job_id)
     except BaseException as exc:
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}"
         error = f"{why}: {exc}" if str(exc) else why
-        with contextlib.suppress(_Superseded):  # another attempt owns it now: leave it
-            _fenced_update(
-                job_id,
-                attempt,
+        with contextlib.suppress(LeaseLost):  # another attempt owns it now: leave it
+            lease.update(
                 status=TrainingJobStatus.failed,
                 error=error,
                 message=f"failed at step {get_job(job_id).step}",
                 finished_at=utcnow(),
             )
         raise
-    finally:
-        heartbeat.stop()
 
 
 def _default_trainer() -> Trainer:
@@ -457,7 +430,7 @@ def _default_trainer() -> Trainer:
 
 
 def _train(
-    job: TrainingJobRecord, attempt: int, trainer: Trainer, on_progress: Progress | None
+    job: TrainingJobRecord, lease: Lease, trainer: Trainer, on_progress: Progress | None
 ) -> TrainingJobRecord:
     config = GRPOJobConfig.from_dict(job.config)
     reward = get_version(job.reward_model_id)
@@ -474,11 +447,9 @@ def _train(
     output_dir.mkdir(parents=True, exist_ok=True)
 
     def on_step(metrics: dict[str, Any]) -> None:
-        store_metrics(job.id, metrics)
+        store_metrics(job.id, metrics, fence=lease)
         step, total = int(metrics["step"]), int(metrics.get("total") or config.max_steps)
-        _fenced_update(
-            job.id,
-            attempt,
+        lease.update(
             step=step,
             total_steps=total,
             heartbeat_at=utcnow(),
@@ -494,7 +465,7 @@ def _train(
         on_step=on_step,
     )
     for metrics in outcome.metrics:  # whatever on_step did not see
-        store_metrics(job.id, metrics)
+        store_metrics(job.id, metrics, fence=lease)
     adapter_dir = Path(outcome.adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
         raise TrainingError(
@@ -505,7 +476,7 @@ def _train(
     rows = job_metrics(job.id)
     summary = _summary(rows, outcome)
     summary.update(write_report(job, rows, summary, output_dir))
-    _register(job, attempt, outcome, adapter_dir, summary)
+    _register(job, lease, outcome, adapter_dir, summary)
     log.info("training job %s: succeeded, adapter at %s", job.id, adapter_dir)
     return get_job(job.id)
 
@@ -534,7 +505,7 @@ def _summary(rows: list[TrainingMetricRecord], outcome: Any) -> dict[str, Any]:
 
 def _register(
     job: TrainingJobRecord,
-    attempt: int,
+    lease: Lease,
     outcome: Any,
     adapter_dir: Path,
     summary: dict[str, Any],
@@ -553,27 +524,18 @@ def _register(
         metrics=summary,
     )
     with session_scope() as session:
+        lease.hold(session)  # before the insert: a lost lease writes no adapter row
         session.add(adapter)
         session.flush()
-        result = session.exec(  # type: ignore[call-overload]
-            update(TrainingJobRecord)
-            .where(
-                col(TrainingJobRecord.id) == job.id,
-                col(TrainingJobRecord.attempts) == attempt,
-                col(TrainingJobRecord.status) == TrainingJobStatus.running,
-            )
-            .values(
-                status=TrainingJobStatus.succeeded,
-                step=outcome.steps,
-                adapter_id=adapter.id,
-                summary=summary,
-                message=f"done: adapter {adapter.id} (candidate)",
-                finished_at=now,
-                heartbeat_at=now,
-            )
+        lease.update(
+            session,
+            status=TrainingJobStatus.succeeded,
+            step=outcome.steps,
+            adapter_id=adapter.id,
+            summary=summary,
+            message=f"done: adapter {adapter.id} (candidate)",
+            finished_at=now,
         )
-        if result.rowcount != 1:
-            raise _Superseded(f"training job {job.id}: attempt {attempt} no longer owns it")
 
 
 def process_job(job_id: str, *, trainer: Trainer | None = None) -> TrainingJobRecord | None:
@@ -606,7 +568,7 @@ def process_job(job_id: str, *, trainer: Trainer | None = None) -> TrainingJobRe
 def sweep(enqueue: Callable[[str], bool]) -> list[str]:
     """Re-enqueue jobs no worker holds; fail those whose workers died too often.
 
-    * running, heartbeat older than a lease: its worker died. Fewer than
+    * running, lease expired: its worker died. Fewer than
       ``training_max_attempts`` attempts: queued again (the next attempt
       resumes from the last checkpoint); otherwise failed, with no adapter.
     * queued, last sent longer than ``requeue_after_seconds`` ago: its message
@@ -614,70 +576,24 @@ def sweep(enqueue: Callable[[str], bool]) -> list[str]:
     ``enqueue`` sends a job id to the training queue (the worker layer passes
     its own). Returns the ids enqueued.
     """
-    settings = get_settings()
-    now = utcnow()
-    dead_since = now - timedelta(seconds=settings.lease_seconds)
-    resend_since = now - timedelta(seconds=settings.requeue_after_seconds)
-    with session_scope() as session:
-        dead = list(
-            session.exec(
-                select(TrainingJobRecord).where(
-                    TrainingJobRecord.status == TrainingJobStatus.running,
-                    col(TrainingJobRecord.heartbeat_at) < dead_since,
-                )
-            )
-        )
-        lost = list(
-            session.exec(
-                select(TrainingJobRecord.id).where(
-                    TrainingJobRecord.status == TrainingJobStatus.queued,
-                    or_(
-                        col(TrainingJobRecord.heartbeat_at).is_(None),
-                        col(TrainingJobRecord.heartbeat_at) < resend_since,
-                    ),
-                )
-            )
-        )
-    send: list[str] = list(lost)
-    for job in dead:
-        gave_up = job.attempts >= settings.training_max_attempts
-        values: dict[str, Any] = {"heartbeat_at": now}
-        if gave_up:
-            values |= {
-                "status": TrainingJobStatus.failed,
-                "finished_at": now,
-                "error": f"its worker died {job.attempts} time(s) (training_max_attempts "
-                f"= {settings.training_max_attempts}); checkpoints are kept in {job.output_dir}",
-                "message": f"failed at step {job.step}",
-            }
-        else:
-            values |= {
-                "status": TrainingJobStatus.queued,
-                "message": f"worker lost at step {job.step}; queued to resume",
-            }
-        with session_scope() as session:
-            moved = session.exec(  # type: ignore[call-overload]
-                update(TrainingJobRecord)
-                .where(
-                    col(TrainingJobRecord.id) == job.id,
-                    col(TrainingJobRecord.attempts) == job.attempts,
-                    col(TrainingJobRecord.status) == TrainingJobStatus.running,
-                    col(TrainingJobRecord.heartbeat_at) < dead_since,
-                )
-                .values(**values)
-            ).rowcount
-        if moved == 1 and not gave_up:
-            log.warning("sweeper: training job %s re-enqueued (worker lost)", job.id)
-            send.append(job.id)
-        elif moved == 1:
-            log.error("sweeper: training job %s failed after %d attempts", job.id, job.attempts)
-    if lost:
-        with session_scope() as session:
-            session.exec(  # type: ignore[call-overload]
-                update(TrainingJobRecord)
-                .where(col(TrainingJobRecord.id).in_(lost))
-                .values(heartbeat_at=now)
-            )
-    for job_id in send:
-        enqueue(job_id)
-    return send
+    max_attempts = get_settings().training_max_attempts
+
+    def gave_up(job: TrainingJobRecord) -> dict[str, Any]:
+        return {
+            "finished_at": utcnow(),
+            "error": f"its worker died {job.attempts} time(s) (training_max_attempts "
+            f"= {max_attempts}); checkpoints are kept in {job.output_dir}",
+            "message": f"failed at step {job.step}",
+        }
+
+    def requeued(job: TrainingJobRecord) -> dict[str, Any]:
+        return {"message": f"worker lost at step {job.step}; queued to resume"}
+
+    return leases.sweep_jobs(
+        TrainingJobRecord,
+        TrainingJobStatus,
+        enqueue,
+        max_attempts=max_attempts,
+        gave_up=gave_up,
+        requeued=requeued,
+    )

@@ -1,8 +1,9 @@
 """Reward-model evaluations as worker jobs: sending one to a worker.
 
 The evaluation is recorded (queued) in the database before it is sent, and
-:func:`rewards.store.process_evaluation` claims it, so a message delivered
-twice runs it once.
+:func:`rewards.store.process_evaluation` takes its lease, so a message
+delivered twice runs it once; :func:`rewards.store.sweep_evaluations` sends it
+again if the message or its worker was lost.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Sending work to workers: one message per id, by task name.
 
 Every caller records its work (a run, a webhook, an evaluation, a training
-job) in the database *before* sending, so a failed send only delays it until
+job, a promotion) in the database *before* sending, so a failed send only delays it until
 the sweeper sends it again. Tasks are sent by name, so modules that send need
 not import the task module (which imports them).
 """
@@ -12,7 +12,7 @@ import logging
 
 from worker.app import app
 
-__all__ = ["DELIVER_WEBHOOK", "EVALUATE", "EXECUTE_RUN", "SWEEP", "TRAIN", "send"]
+__all__ = ["DELIVER_WEBHOOK", "EVALUATE", "EXECUTE_RUN", "PROMOTE", "SWEEP", "TRAIN", "send"]
 
 log = logging.getLogger("forgeyard.worker")
 
@@ -21,6 +21,7 @@ SWEEP = "forgeyard.sweep"
 DELIVER_WEBHOOK = "forgeyard.deliver_webhook"
 EVALUATE = "forgeyard.evaluate_reward_model"
 TRAIN = "forgeyard.train"
+PROMOTE = "forgeyard.promote_adapter"
 
 
 def send(task: str, object_id: str, *, queue: str, what: str) -> bool:

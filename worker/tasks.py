@@ -1,5 +1,6 @@
 """Thin Celery tasks: each takes an id and calls a plain function in `worker.runs`,
-`worker.webhooks`, `rewards.store` or `training.jobs`, which tests call without a broker."""
+`worker.webhooks`, `rewards.store`, `training.jobs` or `training.promotions`, which tests
+call without a broker."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from typing import Any
 
 from rewards import store as reward_store
 from training import jobs as training_jobs
-from worker import messages, runs, training, webhooks
+from training import promotions
+from worker import evaluations, messages, runs, training, webhooks
+from worker import promotions as promotion_messages
 from worker.app import app
 
 
@@ -19,9 +22,12 @@ def execute_run_task(run_id: str) -> None:
 
 @app.task(name=messages.SWEEP)
 def sweep_task() -> None:
-    """Re-enqueue runs and training jobs whose worker died or whose message was lost."""
+    """Re-enqueue runs, training jobs, evaluations and promotions whose worker died or whose
+    message was lost (each on its lease, forgeyard.leases)."""
     runs.sweep()
     training_jobs.sweep(training.enqueue)
+    reward_store.sweep_evaluations(evaluations.enqueue)
+    promotions.sweep_promotions(promotion_messages.enqueue)
 
 
 @app.task(name=messages.DELIVER_WEBHOOK, bind=True, max_retries=None)
@@ -43,3 +49,9 @@ def evaluate_reward_model_task(evaluation_id: str) -> None:
 def train_task(job_id: str) -> None:
     """Run (or resume from its checkpoint) a queued GRPO training job; on the training queue."""
     training_jobs.process_job(job_id)
+
+
+@app.task(name=messages.PROMOTE)
+def promote_adapter_task(promotion_id: str) -> None:
+    """Run a queued promotion's gate; the adapter becomes active only if it passes."""
+    promotions.process_promotion(promotion_id)

@@ -48,9 +48,12 @@ def _back(message: str) -> Response:
 
 @router.post("/adapters/{adapter_id}/promote", dependencies=[Depends(require_csrf)])
 def promote(adapter_id: str, user: UserDep) -> Response:
-    """Run the promotion gate; the adapter becomes active only if it passes (409 otherwise)."""
-    adapter = adapters_api.promote_adapter(adapter_id, user.need("admin"))
-    return _back(f"Adapter {adapter.id} is {adapter.status.value}.")
+    """Queue the promotion gate (a worker runs it); the adapter becomes active only if it passes."""
+    promotion = adapters_api.start_promotion(adapter_id, user.need("admin").tenant_id)
+    return _back(
+        f"Promotion {promotion.id} of adapter {adapter_id} is {promotion.status.value}: a worker "
+        "runs the gate; the adapter becomes active only if it passes (reload to see)."
+    )
 
 
 @router.post("/adapters/{adapter_id}/rollback", dependencies=[Depends(require_csrf)])

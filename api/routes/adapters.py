@@ -1,14 +1,19 @@
-"""LoRA adapters of a tenant: list, show, promote a candidate through the gate, roll back."""
+"""LoRA adapters of a tenant: list, show, promote a candidate through the gate, roll back.
+
+Promotion is a worker job: the POST records it (refusing at once what needs no
+model server) and answers 202 with the promotion to poll (``/v1/promotions``).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response, status
 
 from api.deps import AdminDep, ReaderDep
 from api.errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE
-from api.schemas import AdapterOut, PromotionRefusedOut, RollbackOut
+from api.schemas import AdapterOut, PromotionOut, RollbackOut
 from forgeyard.records.training import AdapterStatus
-from training import adapters
+from training import adapters, promotions
+from worker import promotions as promotion_worker
 
 router = APIRouter(
     prefix="/v1/adapters",
@@ -37,15 +42,25 @@ def read_adapter(adapter_id: str, principal: ReaderDep) -> AdapterOut:
     return AdapterOut.of(adapters.get_adapter(adapter_id, tenant_id=principal.tenant_id))
 
 
+def start_promotion(adapter_id: str, tenant_id: str) -> PromotionOut:
+    """Record a promotion and send it to a worker (the console's promote button too)."""
+    record = promotions.create_promotion(adapter_id, tenant_id=tenant_id)
+    # Recorded first: an unreachable broker leaves it queued for the sweeper, not lost.
+    promotion_worker.enqueue(record.id)
+    return PromotionOut.of(record)
+
+
 @router.post(
     "/{adapter_id}/promote",
-    response_model=AdapterOut,
-    responses={409: {"model": PromotionRefusedOut, "description": "The gate refused it."}},
+    response_model=PromotionOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "It is not a candidate."}},
 )
-def promote_adapter(adapter_id: str, principal: AdminDep) -> AdapterOut:
-    """Evaluate a candidate against what serves now; active (and served) only if it is better."""
-    record = adapters.promote(adapter_id, tenant_id=principal.tenant_id)
-    return AdapterOut.of(record)
+def promote_adapter(adapter_id: str, principal: AdminDep, response: Response) -> PromotionOut:
+    """Queue the gate for a candidate: a worker makes it active only if it beats what serves now."""
+    out = start_promotion(adapter_id, principal.tenant_id)
+    response.headers["Location"] = out.links["self"]
+    return out
 
 
 @router.post("/{adapter_id}/rollback", response_model=RollbackOut)

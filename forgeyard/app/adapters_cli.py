@@ -124,11 +124,21 @@ def show(
 def promote(
     adapter_id: Annotated[str, typer.Argument(help="Candidate id.")], tenant: Tenant
 ) -> None:
-    """Evaluate a candidate against what serves now; active only if the gate passes."""
-    from training.adapters import promote as promote_adapter
+    """Evaluate a candidate against what serves now; active only if the gate passes.
+
+    Runs the promotion here, under the same lease a worker takes (so a worker
+    handed the same promotion waits for it); over HTTP a worker runs it.
+    """
+    from training.adapters import PromotionRefused, get_adapter
+    from training.promotions import create_promotion, run_promotion
 
     _db()
-    a = promote_adapter(adapter_id, tenant_id=tenant)
+    promotion = run_promotion(create_promotion(adapter_id, tenant_id=tenant).id)
+    if promotion.error_field == "gate":
+        raise PromotionRefused(promotion.error or "refused by the gate", promotion.gate or {})
+    if promotion.error is not None:
+        raise ValueError(f"promotion {promotion.id} failed: {promotion.error}")
+    a = get_adapter(adapter_id)
     console.print(f"[green]promoted[/] {_line(a)} (served as {a.served_name})")
     _print_gate(a.gate)
 

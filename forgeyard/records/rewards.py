@@ -72,7 +72,7 @@ class EvaluationRecord(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     reward_model_id: str = Field(foreign_key="reward_models.id", index=True, max_length=32)
     tenant_id: str = Field(default="default", index=True, max_length=64)
-    status: EvaluationStatus = Field(default=EvaluationStatus.queued, max_length=16)
+    status: EvaluationStatus = Field(default=EvaluationStatus.queued, index=True, max_length=16)
     progress: float = 0.0
     message: str | None = Field(default=None, max_length=500)
     request: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
@@ -82,6 +82,14 @@ class EvaluationRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # A worker job under a lease like a run's (forgeyard.leases, migration 0010):
+    # leases taken, the lease and its fencing epoch, when last sent to a worker.
+    attempts: int = 0
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    lease_epoch: int = 0
+    enqueued_at: datetime | None = None
 
 
 class LabelRecord(SQLModel, table=True):

@@ -1,7 +1,8 @@
 """SQL tables of training: GRPO jobs, their per-step metrics, the adapter registry.
 
-Created by the Alembic migration ``0004`` (never by ``create_all``), so SQLite
-and PostgreSQL get the same tables.
+Created by the Alembic migrations ``0004`` and ``0010`` (never by
+``create_all``), so SQLite and PostgreSQL get the same tables.  Training jobs
+and promotions are worker jobs leased like runs (:mod:`forgeyard.leases`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from forgeyard.models import new_id, utcnow
 __all__ = [
     "AdapterRecord",
     "AdapterStatus",
+    "PromotionRecord",
+    "PromotionStatus",
     "TrainingJobRecord",
     "TrainingJobStatus",
     "TrainingMetricRecord",
@@ -33,6 +36,17 @@ class TrainingJobStatus(StrEnum):
     @property
     def finished(self) -> bool:
         return self in (TrainingJobStatus.succeeded, TrainingJobStatus.failed)
+
+
+class PromotionStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self in (PromotionStatus.succeeded, PromotionStatus.failed)
 
 
 class AdapterStatus(StrEnum):
@@ -63,11 +77,18 @@ class TrainingJobRecord(SQLModel, table=True):
     summary: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     adapter_id: str | None = Field(default=None, max_length=32)
     error: str | None = Field(default=None, sa_column=Column(Text))
+    # Leases taken (each worker's try); ``training_max_attempts`` bounds it.
     attempts: int = 0
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
     heartbeat_at: datetime | None = None
     finished_at: datetime | None = None
+    # The worker lease (forgeyard.leases); ``lease_epoch`` is the fencing token.
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = None
+    lease_epoch: int = 0
+    # When it was last sent to a worker (the sweeper sends a lost message again).
+    enqueued_at: datetime | None = None
 
 
 class TrainingMetricRecord(SQLModel, table=True):
@@ -135,3 +156,34 @@ class AdapterRecord(SQLModel, table=True):
     def served_name(self) -> str:
         """The name vLLM serves it under (``model`` in requests)."""
         return f"adapter-{self.id}"
+
+
+class PromotionRecord(SQLModel, table=True):
+    """One request to promote a candidate adapter: a worker job that runs the gate.
+
+    ``succeeded``: the adapter is active; ``failed``: ``error`` says why, and
+    ``error_field`` names what (``gate`` when the gate refused it: its
+    figures are in ``gate``; ``status``, ``rank``, ``node`` … otherwise).
+    """
+
+    __tablename__ = "promotions"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    tenant_id: str = Field(default="default", index=True, max_length=64)
+    adapter_id: str = Field(foreign_key="adapters.id", index=True, max_length=32)
+    status: PromotionStatus = Field(default=PromotionStatus.queued, index=True, max_length=16)
+    # The gate's parameters given with the request (held_out, held_out_seed, margin).
+    options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    message: str | None = Field(default=None, max_length=500)
+    gate: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    error_field: str | None = Field(default=None, max_length=64)
+    attempts: int = 0
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    lease_epoch: int = 0
+    enqueued_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

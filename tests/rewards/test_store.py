@@ -180,3 +180,88 @@ def test_too_few_runs_fail_the_evaluation_not_the_version(sqlite_db, tmp_path) -
         run_evaluation(ev.id)
     assert get_evaluation(ev.id).status == EvaluationStatus.failed
     assert get_version(version.id).status == RewardModelStatus.approved
+
+
+# -- evaluations are leased worker jobs (forgeyard.leases) -----------------------------
+def _expire(evaluation_id: str) -> None:
+    """As if the evaluation's worker died (or froze): its lease expired."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from forgeyard.db import session_scope
+    from forgeyard.models import utcnow
+    from forgeyard.records.rewards import EvaluationRecord
+
+    with session_scope() as session:
+        session.exec(  # type: ignore[call-overload]
+            update(EvaluationRecord)
+            .where(EvaluationRecord.id == evaluation_id)  # type: ignore[arg-type]
+            .values(lease_expires_at=utcnow() - timedelta(seconds=5))
+        )
+
+
+def _take(evaluation_id: str):  # type: ignore[no-untyped-def]
+    """Take the evaluation's lease as a worker starting it does."""
+    from forgeyard import leases
+    from forgeyard.records.rewards import EvaluationRecord
+
+    return leases.acquire(
+        EvaluationRecord,
+        evaluation_id,
+        leases.holder_identity(),
+        status=EvaluationStatus.running,
+        attempts=EvaluationRecord.attempts + 1,
+    )
+
+
+def test_a_frozen_evaluators_late_writes_raise_lease_lost_and_write_nothing(any_db, tmp_path):  # type: ignore[no-untyped-def]
+    from forgeyard.leases import LeaseLost
+    from rewards.store import process_evaluation, sweep_evaluations
+
+    version = register(loaded(QUOTE, thresholds={"spearman": 0.9, "min_labelled": 4}))
+    ev = create_evaluation(version.id, dataset=dataset(tmp_path))
+    frozen = _take(ev.id)
+    assert frozen is not None
+    assert process_evaluation(ev.id) is None  # a live lease: a redelivered message waits
+    _expire(ev.id)
+    sent: list[str] = []
+    assert sweep_evaluations(lambda e: sent.append(e) or True) == [ev.id] == sent
+    assert get_evaluation(ev.id).status == EvaluationStatus.queued
+    with pytest.raises(LeaseLost):
+        frozen.update(progress=0.5, message="late")
+    done = process_evaluation(ev.id)  # the re-sent message
+    assert done is not None and done.status == EvaluationStatus.succeeded and done.attempts == 2
+    with pytest.raises(LeaseLost):  # the frozen one wakes with its report: refused
+        frozen.update(status=EvaluationStatus.failed, error="late")
+    stored = get_evaluation(ev.id)
+    assert (stored.status, stored.error, stored.progress) == (EvaluationStatus.succeeded, None, 1.0)
+    assert get_version(version.id).latest_evaluation_id == ev.id
+
+
+def test_an_evaluation_whose_workers_keep_dying_is_failed_cleanly(any_db, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    from forgeyard.settings import get_settings
+    from rewards.store import process_evaluation, sweep_evaluations
+
+    monkeypatch.setenv("FORGEYARD_EVALUATION_MAX_ATTEMPTS", "2")
+    get_settings.cache_clear()
+    ev = create_evaluation(register(loaded(QUOTE)).id, dataset=dataset(tmp_path))
+    for attempt in (1, 2):
+        assert _take(ev.id) is not None
+        _expire(ev.id)
+        sent = sweep_evaluations(lambda e: True)
+        assert sent == ([ev.id] if attempt == 1 else [])
+    failed = get_evaluation(ev.id)
+    assert failed.status == EvaluationStatus.failed and "died 2 time(s)" in (failed.error or "")
+    assert process_evaluation(ev.id) is None  # a late message finds nothing to do
+
+
+def test_a_queued_evaluation_whose_message_was_lost_is_sent_again(any_db, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    from forgeyard.settings import get_settings
+    from rewards.store import sweep_evaluations
+
+    ev = create_evaluation(register(loaded(QUOTE)).id, dataset=dataset(tmp_path))
+    assert sweep_evaluations(lambda e: True) == []  # sent just now
+    monkeypatch.setenv("FORGEYARD_REQUEUE_AFTER_SECONDS", "0.001")
+    get_settings.cache_clear()
+    assert sweep_evaluations(lambda e: True) == [ev.id]

@@ -41,14 +41,20 @@ def _count(model: type) -> int:
 
 
 def _stale(job_id: str) -> None:
-    """As if the job's worker died: its heartbeat is older than a lease."""
-    past = utcnow() - timedelta(seconds=get_settings().lease_seconds + 5)
+    """As if the job's worker died (or froze): its lease expired."""
+    past = utcnow() - timedelta(seconds=5)
     with session_scope() as session:
         session.exec(  # type: ignore[call-overload]
             update(TrainingJobRecord)
             .where(col(TrainingJobRecord.id) == job_id)
-            .values(heartbeat_at=past)
+            .values(lease_expires_at=past, heartbeat_at=past)
         )
+
+
+def _attempt(job_id: str) -> int | None:
+    """Claim the job as another worker would; its attempt number (None: not claimable)."""
+    lease = claim(job_id)
+    return None if lease is None else get_job(job_id).attempts
 
 
 @pytest.fixture
@@ -215,7 +221,7 @@ def test_a_finished_job_is_not_run_again(reward, model_dir):  # type: ignore[no-
 # -- a dead worker: resume, give up, never half-registered --------------------------------
 def _die_after(job_id: str, steps: int) -> None:
     """What a worker killed after logging ``steps`` steps (checkpoint at 2) leaves behind."""
-    assert claim(job_id) == 1
+    assert _attempt(job_id) == 1
     job = get_job(job_id)
     for step in range(1, steps + 1):
         store_metrics(job_id, {**step_metrics(step, 4), "reward_mean": -1.0})
@@ -254,9 +260,9 @@ def test_a_job_whose_workers_keep_dying_is_failed_cleanly(reward, model_dir, mon
 
 def test_a_live_job_and_a_recently_sent_one_are_left_alone(reward, model_dir):  # type: ignore[no-untyped-def]
     queued, running = _job(reward, model_dir), _job(reward, model_dir)
-    assert claim(running.id) == 1
+    assert _attempt(running.id) == 1
     assert sweep(enqueue=lambda j: True) == []
-    assert claim(running.id) is None  # a live heartbeat: no second worker
+    assert _attempt(running.id) is None  # a live heartbeat: no second worker
     assert get_job(queued.id).status == TrainingJobStatus.queued
 
 
@@ -266,7 +272,7 @@ def test_a_worker_that_lost_its_job_registers_no_adapter(reward, model_dir):  # 
     def taken_over(step: int) -> None:
         if step == 4:  # declared dead after step 3, and another worker claimed it
             _stale(job.id)
-            assert claim(job.id) == 2
+            assert _attempt(job.id) == 2
 
     result = run_job(job.id, trainer=StandInTrainer(taken_over))
     assert result.status == TrainingJobStatus.running and result.attempts == 2
@@ -282,7 +288,7 @@ def test_losing_the_job_at_the_last_moment_rolls_the_adapter_back(reward, model_
     def write_then_lose(*args, **kwargs):  # type: ignore[no-untyped-def]
         paths = real_write(*args, **kwargs)
         _stale(job.id)
-        assert claim(job.id) == 2  # between the report and the registration
+        assert _attempt(job.id) == 2  # between the report and the registration
         return paths
 
     monkeypatch.setattr(jobs, "write_report", write_then_lose)
@@ -297,3 +303,23 @@ def test_metrics_are_stored_once_per_step_and_bad_numbers_become_null(reward, mo
     assert not store_metrics(job.id, {"step": 1, "kl": 0.5})
     (row,) = job_metrics(job.id)
     assert (row.kl, row.loss, row.values) == (None, None, {})
+
+
+def test_a_frozen_holders_late_writes_raise_lease_lost_and_write_nothing(any_db, tmp_path):  # type: ignore[no-untyped-def]
+    from forgeyard.leases import LeaseLost
+
+    job = _job(shipped_reward_model(), fake_model_dir(tmp_path))
+    frozen = claim(job.id)
+    assert frozen is not None
+    _stale(job.id)  # it froze past its lease ...
+    assert sweep(enqueue=lambda j: True) == [job.id]  # ... the sweeper moved the epoch on
+    with pytest.raises(LeaseLost):
+        frozen.update(step=3, message="late")
+    successor = claim(job.id)
+    assert successor is not None and successor.epoch > frozen.epoch
+    with pytest.raises(LeaseLost):
+        store_metrics(job.id, step_metrics(1, 4), fence=frozen)
+    assert job_metrics(job.id) == []
+    stored = get_job(job.id)
+    assert (stored.step, stored.attempts, stored.status) == (0, 2, TrainingJobStatus.running)
+    assert stored.message != "late"

@@ -93,7 +93,7 @@ def test_a_killed_job_resumes_from_its_checkpoint(any_db, tenant, start_worker, 
     )
     first.kill9()
     assert tenant.get(url).json()["status"] == "running" and _adapters() == []
-    # A new worker with the sweeper: the job's heartbeat goes stale, it is queued again.
+    # A new worker with the sweeper: the job's lease expires, it is queued again.
     start_worker(beat=True, queues=f"{get_settings().queue},{queue}")
     done = _finished(tenant, url, timeout=400)
     assert done["status"] == "succeeded", done["error"]

@@ -1,8 +1,8 @@
 """Adapters over HTTP: list and show (tenant-scoped), promotion's errors, rollback's.
 
 Promotion itself against the real vLLM is in tests/training/test_adapters.py;
-here the answers that decide before the model server is asked, and the gate's
-409 with its figures.
+here the answers that decide before the model server is asked, the 202 with
+the promotion a worker runs, and a refused promotion's figures.
 """
 
 from __future__ import annotations
@@ -64,20 +64,52 @@ def test_rollback_without_previous_leaves_the_base_model(tenant, tmp_path, monke
 
 
 @pytest.mark.integration
-def test_gate_refusal_is_409_with_its_figures(
+def test_gate_refusal_is_a_failed_promotion_with_its_figures(
     tenant, model_server, tiny_lora_adapter_dir, monkeypatch
 ):
+    from training.promotions import process_promotion
+
     monkeypatch.setenv("FORGEYARD_MODEL_BASE_URL", model_server.base_url)
     monkeypatch.setenv("FORGEYARD_ADAPTER_GATE_TASKS", "20")
     get_settings.cache_clear()
     a = candidate(tenant.id, tiny_lora_adapter_dir)
     response = tenant.post(f"/v1/adapters/{a.id}/promote")
-    assert response.status_code == 409, response.text
-    body = response.json()
-    assert "was not promoted" in body["detail"]
+    assert response.status_code == 202, response.text
+    process_promotion(response.json()["id"])  # what the worker does with it
+    body = tenant.get(response.headers["Location"]).json()
+    assert (body["status"], body["refused"], body["error_field"]) == ("failed", True, "gate")
+    assert "was not promoted" in body["error"]
     gate = body["gate"]
     assert gate["passed"] is False and gate["ci_low"] <= 0.0
     assert {"mean_reward", "mean_difference", "ci_high", "hack_pass_rate", "per_task"} <= set(gate)
     stored = tenant.get(f"/v1/adapters/{a.id}").json()
     assert stored["status"] == "candidate" and stored["gate"] == gate
     assert a.served_name not in model_server.served_models()
+
+
+def test_promote_answers_202_with_a_promotion_to_poll(
+    tenant, tenant_factory, tmp_path, monkeypatch
+):
+    from training.promotions import process_promotion
+
+    monkeypatch.setenv("FORGEYARD_MODEL_BASE_URL", "http://127.0.0.1:9/v1")  # no server
+    get_settings.cache_clear()
+    other = tenant_factory()
+    a = candidate(tenant.id, tmp_path)
+    response = tenant.post(f"/v1/adapters/{a.id}/promote")
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert response.headers["Location"] == body["links"]["self"] == f"/v1/promotions/{body['id']}"
+    assert (body["status"], body["adapter_id"], body["refused"]) == ("queued", a.id, False)
+    again = tenant.post(f"/v1/adapters/{a.id}/promote").json()
+    assert again["id"] == body["id"]  # pending: the same promotion
+    assert [p["id"] for p in tenant.get("/v1/promotions", params={"adapter_id": a.id}).json()] == [
+        body["id"]
+    ]
+    assert other.get(body["links"]["self"]).status_code == 404
+    assert tenant.get("/v1/promotions/nope").status_code == 404
+    # What the worker does with it (no model server here): failed, and why.
+    process_promotion(body["id"])
+    done = tenant.get(body["links"]["self"]).json()
+    assert done["status"] == "failed" and done["error"] and done["finished_at"]
+    assert tenant.get(f"/v1/adapters/{a.id}").json()["status"] == "candidate"
