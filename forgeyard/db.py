@@ -43,9 +43,17 @@ class SchemaNotReady(RuntimeError):
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL and a busy timeout so workers can share it."""
+    # Sized for a threads worker: each run in flight (and its heartbeat) may
+    # hold a connection for a moment; a pool too small makes them queue.
+    sizes = {"pool_size": get_settings().database_pool_size, "max_overflow": 10}
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            # An in-memory database has one connection per thread, no pool to size.
+            **(sizes if _sqlite_path(url) else {}),
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -56,7 +64,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **sizes)
 
 
 def _ensure_sqlite_dir(url: str) -> None:
