@@ -2,8 +2,8 @@
 
 Runs use :func:`shared_saver`: one saver object per process that compiled
 graphs keep, backed by one connection pool per process and database (SQLite:
-a connection per thread, opened once; PostgreSQL: a ``psycopg_pool``), so a
-run opens no connection of its own.  Its checkpoint writes are fenced by the
+connections opened once and lent a call at a time; PostgreSQL: a
+``psycopg_pool``), so a run opens no connection of its own.  Its checkpoint writes are fenced by the
 lease the run passes in its config (:data:`FENCE_KEY`).
 """
 
@@ -147,18 +147,20 @@ def open_checkpointer(
 
 
 class _Pool:
-    """The connections of one process to one database, and a saver per thread over them.
+    """The checkpoint connections of one process to one database, lent a call at a time.
 
-    SQLite: each thread opens its connection once (WAL, busy timeout) and keeps
-    it; readers do not wait on one another.  PostgreSQL: one ``psycopg_pool``
-    shared by per-thread savers (a ``PostgresSaver`` serialises its calls on a
-    lock, so one saver for all threads would serialise every run's checkpoints).
+    Each call borrows a saver and gives it back, so there are as many savers as
+    calls at once (LangGraph writes checkpoints from short-lived executor
+    threads, so savers cannot belong to threads).  SQLite: each saver has its
+    connection, opened once (WAL, busy timeout).  PostgreSQL: the savers share
+    one ``psycopg_pool`` (a ``PostgresSaver`` serialises its calls on a lock, so
+    one saver for all runs would serialise every run's checkpoints).
     """
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.local = threading.local()
         self.lock = threading.Lock()
+        self.free: list[BaseCheckpointSaver] = []
         self.sqlite_conns: list[sqlite3.Connection] = []
         self.pg_pool: Any = None
         if url.startswith("postgresql"):
@@ -178,12 +180,17 @@ class _Pool:
                 f"unsupported database URL for checkpoints: {url.split(':', 1)[0]}://…"
             )
 
-    def saver(self) -> BaseCheckpointSaver:
-        saver = getattr(self.local, "saver", None)
+    @contextmanager
+    def saver(self) -> Iterator[BaseCheckpointSaver]:
+        with self.lock:
+            saver = self.free.pop() if self.free else None
         if saver is None:
             saver = self._new_saver()
-            self.local.saver = saver
-        return saver
+        try:
+            yield saver
+        finally:
+            with self.lock:
+                self.free.append(saver)
 
     def _new_saver(self) -> BaseCheckpointSaver:
         if self.pg_pool is not None:
@@ -199,7 +206,7 @@ class _Pool:
 
     def close(self) -> None:
         with self.lock:
-            conns, self.sqlite_conns = self.sqlite_conns, []
+            conns, self.sqlite_conns, self.free = self.sqlite_conns, [], []
         for conn in conns:
             conn.close()
         if self.pg_pool is not None:
@@ -234,7 +241,29 @@ def close_shared() -> None:
 def _fence_of(config: RunnableConfig) -> None:
     fence = (config.get("configurable") or {}).get(FENCE_KEY)
     if fence is not None:
-        fence.check()
+        _still_current(fence)
+
+
+def _still_current(fence: Any) -> None:
+    """Raise ``LeaseLost`` unless ``fence`` (a :class:`~forgeyard.leases.Lease`) is current.
+
+    A read rather than ``Lease.check()``'s no-op UPDATE: the checkpoint is written
+    on another connection, so a row lock taken here would end before that write
+    commits either way; the read gives the same guarantee without a commit.
+    """
+    from sqlmodel import select
+
+    from forgeyard.db import session_scope
+    from forgeyard.leases import LeaseLost
+
+    table: Any = fence.model
+    with session_scope() as session:
+        epoch = session.exec(select(table.lease_epoch).where(table.id == fence.row_id)).first()
+    if epoch != fence.epoch:
+        raise LeaseLost(
+            f"{table.__tablename__} {fence.row_id}: lease epoch {fence.epoch} of "
+            f"{fence.owner} was superseded; stopping without writing a checkpoint"
+        )
 
 
 class SharedSaver(BaseCheckpointSaver):
@@ -250,18 +279,22 @@ class SharedSaver(BaseCheckpointSaver):
         super().__init__()
         self.allowlist = allowlist
 
-    def _target(self) -> BaseCheckpointSaver:
-        saver = _pool().saver()
-        return saver if self.allowlist is None else saver.with_allowlist(self.allowlist)
+    @contextmanager
+    def _target(self) -> Iterator[BaseCheckpointSaver]:
+        with _pool().saver() as saver:
+            yield saver if self.allowlist is None else saver.with_allowlist(self.allowlist)
 
     def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> SharedSaver:
         return SharedSaver({*(self.allowlist or ()), *extra_allowlist})
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._target().get_tuple(config)
+        with self._target() as saver:
+            return saver.get_tuple(config)
 
     def list(self, config: RunnableConfig | None, **kwargs: Any) -> Iterator[CheckpointTuple]:
-        return self._target().list(config, **kwargs)
+        # Read to the end before the saver goes back to the pool.
+        with self._target() as saver:
+            return iter(list(saver.list(config, **kwargs)))
 
     def put(
         self,
@@ -271,7 +304,8 @@ class SharedSaver(BaseCheckpointSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         _fence_of(config)
-        return self._target().put(config, checkpoint, metadata, new_versions)
+        with self._target() as saver:
+            return saver.put(config, checkpoint, metadata, new_versions)
 
     def put_writes(
         self,
@@ -281,13 +315,16 @@ class SharedSaver(BaseCheckpointSaver):
         task_path: str = "",
     ) -> None:
         _fence_of(config)
-        self._target().put_writes(config, writes, task_id, task_path)
+        with self._target() as saver:
+            saver.put_writes(config, writes, task_id, task_path)
 
     def delete_thread(self, thread_id: str) -> None:
-        self._target().delete_thread(thread_id)
+        with self._target() as saver:
+            saver.delete_thread(thread_id)
 
     def get_next_version(self, current: Any, channel: None) -> Any:
-        return self._target().get_next_version(current, channel)
+        with self._target() as saver:
+            return saver.get_next_version(current, channel)
 
 
 _SHARED = SharedSaver()
