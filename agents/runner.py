@@ -86,9 +86,16 @@ class RunStateError(RunError):
     pass
 
 
+_validators: LRU[str, jsonschema.Draft202012Validator] = LRU()
+
+
 def validate_input(loaded: LoadedSpec, run_input: Any) -> None:
     """Raise :class:`InputInvalid` naming every field of ``run_input`` that is wrong."""
-    validator = jsonschema.Draft202012Validator(loaded.spec.input)
+    validator = _validators.get(loaded.hash)
+    if validator is None:
+        # Built once per spec: checking the schema itself costs more than the input.
+        validator = jsonschema.Draft202012Validator(loaded.spec.input)
+        _validators.put(loaded.hash, validator)
     problems = [
         InputProblem(
             "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),

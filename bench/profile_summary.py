@@ -44,9 +44,11 @@ def main() -> None:
         stack, _, count_text = line.rstrip("\n").rpartition(" ")
         if not stack or not re.search(RUNS, stack) or "_find_and_load" in stack:
             continue  # start-up: imports and the database setup before the runs
+        frames = stack.split(";")
+        if frames[-1].startswith("_worker (concurrent/futures/thread.py"):
+            continue  # an executor thread waiting for work (py-spy counts it as busy)
         count = int(count_text)
         total += count
-        frames = stack.split(";")
         for label, pattern in PARTS:
             if any(re.search(pattern, f) for f in frames):
                 parts[label] += count

@@ -439,6 +439,9 @@ def main() -> None:
     parser.add_argument("--llm-runs", type=int, help="Bookings per repetition (64; quick 32).")
     parser.add_argument("--database-url", help="Default: a fresh SQLite file.")
     parser.add_argument("--skip-llm", action="store_true", help="Rows 3 and 4 need vLLM.")
+    parser.add_argument(
+        "--large", type=int, default=100_000, help="Runs in the large database (100,000)."
+    )
     args = parser.parse_args()
     runs = args.runs or (60 if args.quick else 200)
     llm_runs = args.llm_runs or (32 if args.quick else 64)
@@ -493,7 +496,7 @@ def main() -> None:
                 )
                 if server is not None:
                     llm(service, llm_runs, args.reps, settings.worker_concurrency)
-        many(max(20, runs // 4), args.reps)
+        many(max(20, runs // 4), args.reps, args.large)
 
 
 def llm(service: Service, n: int, reps: int, in_flight: int) -> None:
@@ -524,18 +527,17 @@ def llm(service: Service, n: int, reps: int, in_flight: int) -> None:
     print(f"  worker peak RSS with {n} runs in flight: {spread(rss)} MiB")
 
 
-def many(n: int, reps: int) -> None:
-    """Per-run time of in-process tool-only runs with 1,000 vs 100,000 runs in the database."""
-    small, large = [], []
+def many(n: int, reps: int, total: int) -> None:
+    """Per-run time of in-process tool-only runs with 1,000 vs ``total`` runs in the database."""
     fill_runs(1_000)
     small = [1 / in_process(n) for _ in range(reps)]
-    fill_runs(100_000)
+    fill_runs(total)
     in_process(5)
     large = [1 / in_process(n) for _ in range(reps)]
     ratios = [b / a for a, b in zip(small, large, strict=True)]
-    print(f"  per-run time, {n} tool-only runs, with 100,000 runs in the database / with 1,000")
+    print(f"  per-run time, {n} tool-only runs, with {total:,} runs in the database / with 1,000")
     print(
-        f"      100k {spread([t * 1000 for t in large])} ms   1k "
+        f"      large {spread([t * 1000 for t in large])} ms   1k "
         f"{spread([t * 1000 for t in small])} ms   ratio {spread(ratios)}"
     )
 
