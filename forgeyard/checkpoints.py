@@ -37,9 +37,10 @@ __all__ = [
     "tables_ready",
 ]
 
-# The key of ``config["configurable"]`` that carries a run's lease (an object
-# with ``check()``); LangGraph hands that config to every checkpoint write, and
-# keeps only plain values of it in checkpoint metadata, so the lease is not stored.
+# The key of ``config["configurable"]`` that carries a run's fence (an object
+# whose ``check()`` raises when the lease is lost); LangGraph hands that config to
+# every checkpoint write, and keeps only plain values of it in checkpoint
+# metadata, so the fence is not stored.
 FENCE_KEY = "forgeyard_fence"
 
 
@@ -241,29 +242,7 @@ def close_shared() -> None:
 def _fence_of(config: RunnableConfig) -> None:
     fence = (config.get("configurable") or {}).get(FENCE_KEY)
     if fence is not None:
-        _still_current(fence)
-
-
-def _still_current(fence: Any) -> None:
-    """Raise ``LeaseLost`` unless ``fence`` (a :class:`~forgeyard.leases.Lease`) is current.
-
-    A read rather than ``Lease.check()``'s no-op UPDATE: the checkpoint is written
-    on another connection, so a row lock taken here would end before that write
-    commits either way; the read gives the same guarantee without a commit.
-    """
-    from sqlmodel import select
-
-    from forgeyard.db import session_scope
-    from forgeyard.leases import LeaseLost
-
-    table: Any = fence.model
-    with session_scope() as session:
-        epoch = session.exec(select(table.lease_epoch).where(table.id == fence.row_id)).first()
-    if epoch != fence.epoch:
-        raise LeaseLost(
-            f"{table.__tablename__} {fence.row_id}: lease epoch {fence.epoch} of "
-            f"{fence.owner} was superseded; stopping without writing a checkpoint"
-        )
+        fence.check()  # raises (LeaseLost) when the run's lease is no longer this holder's
 
 
 class SharedSaver(BaseCheckpointSaver):
