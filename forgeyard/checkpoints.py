@@ -9,6 +9,7 @@ lease the run passes in its config (:data:`FENCE_KEY`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -27,6 +28,7 @@ from langgraph.checkpoint.base import (
 )
 
 from forgeyard.settings import get_settings
+from forgeyard.sqlite_writers import sqlite_writer
 
 __all__ = [
     "FENCE_KEY",
@@ -182,6 +184,15 @@ class _Pool:
             )
 
     @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Around a checkpoint write: SQLite writers of the process take turns."""
+        if self.pg_pool is not None:
+            yield
+        else:
+            with sqlite_writer():
+                yield
+
+    @contextmanager
     def saver(self) -> Iterator[BaseCheckpointSaver]:
         with self.lock:
             saver = self.free.pop() if self.free else None
@@ -259,8 +270,9 @@ class SharedSaver(BaseCheckpointSaver):
         self.allowlist = allowlist
 
     @contextmanager
-    def _target(self) -> Iterator[BaseCheckpointSaver]:
-        with _pool().saver() as saver:
+    def _target(self, *, write: bool = False) -> Iterator[BaseCheckpointSaver]:
+        pool = _pool()
+        with pool.writer() if write else contextlib.nullcontext(), pool.saver() as saver:
             yield saver if self.allowlist is None else saver.with_allowlist(self.allowlist)
 
     def with_allowlist(self, extra_allowlist: Collection[tuple[str, ...]]) -> SharedSaver:
@@ -283,7 +295,7 @@ class SharedSaver(BaseCheckpointSaver):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
         _fence_of(config)
-        with self._target() as saver:
+        with self._target(write=True) as saver:
             return saver.put(config, checkpoint, metadata, new_versions)
 
     def put_writes(
@@ -294,11 +306,11 @@ class SharedSaver(BaseCheckpointSaver):
         task_path: str = "",
     ) -> None:
         _fence_of(config)
-        with self._target() as saver:
+        with self._target(write=True) as saver:
             saver.put_writes(config, writes, task_id, task_path)
 
     def delete_thread(self, thread_id: str) -> None:
-        with self._target() as saver:
+        with self._target(write=True) as saver:
             saver.delete_thread(thread_id)
 
     def get_next_version(self, current: Any, channel: None) -> Any:
