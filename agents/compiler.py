@@ -61,14 +61,18 @@ def _retry_policy(node: Any) -> RetryPolicy:
     )
 
 
-def build_graph(spec: WorkflowSpec, services: RunServices | None = None) -> StateGraph:
+def build_graph(
+    spec: WorkflowSpec, services: RunServices | None = None
+) -> StateGraph[Any, RunServices, Any, Any]:
     """The uncompiled graph of ``spec``.
 
     Its nodes use the services of the run's context (``invoke(..., context=)``);
     ``services``, when given, serve a run invoked without one (graphs built for
     one use, such as the training environments').
     """
-    graph: StateGraph[Any] = StateGraph(_state_schema(spec), context_schema=RunServices)
+    graph: StateGraph[Any, RunServices, Any, Any] = StateGraph(
+        _state_schema(spec), context_schema=RunServices
+    )
     next_of = {edge.from_: edge.to for edge in spec.edges}
     for name, node in spec.nodes.items():
         destinations: tuple[str, ...] | None = None
@@ -94,15 +98,15 @@ def build_graph(spec: WorkflowSpec, services: RunServices | None = None) -> Stat
 
 def compile_workflow(
     spec: WorkflowSpec, services: RunServices | None, checkpointer: BaseCheckpointSaver | None
-) -> CompiledStateGraph:
+) -> CompiledStateGraph[Any, RunServices, Any, Any]:
     """Compile ``spec`` checkpointing into ``checkpointer`` (``services``: see build_graph)."""
     return build_graph(spec, services).compile(checkpointer=checkpointer, name=spec.name)
 
 
-_graphs: LRU[str, CompiledStateGraph] = LRU()
+_graphs: LRU[str, CompiledStateGraph[Any, RunServices, Any, Any]] = LRU()
 
 
-def compiled_graph(loaded: LoadedSpec) -> CompiledStateGraph:
+def compiled_graph(loaded: LoadedSpec) -> CompiledStateGraph[Any, RunServices, Any, Any]:
     """The process's compiled graph of ``loaded`` (one per spec hash, LRU-bounded).
 
     Safe to share between threads: a compiled graph holds no run state; each
