@@ -1,7 +1,12 @@
 """Compile a workflow spec into a LangGraph ``StateGraph``.
 
-The graph is built per run (nodes close over that run's services); storage is
-injected at ``compile(checkpointer=...)``, as LangGraph intends.
+A graph is compiled once per spec hash and process (:func:`compiled_graph`)
+and reused by every run of that spec: nodes get their run's services
+(:class:`~agents.nodes.RunServices`) from LangGraph's run context
+(``graph.invoke(..., context=services)``), not from closures, and the graph's
+checkpointer is the process's shared one (:func:`forgeyard.checkpoints.shared_saver`),
+which fences each write with the lease in the run's config.  Compiling walks
+every node function's bytecode, which cost a fifth of a tool-only run.
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
 
 from agents.nodes import OUTPUT, VISITS, NodeError, RunServices, make_node
+from forgeyard.checkpoints import shared_saver
+from forgeyard.settings import get_settings
+from workflows.cache import LRU
+from workflows.loader import LoadedSpec
 from workflows.spec import ApprovalNode, EndNode, LLMNode, RouteNode, WorkflowSpec
 
-__all__ = ["build_graph", "compile_workflow", "initial_state"]
+__all__ = ["build_graph", "compile_workflow", "compiled_graph", "initial_state"]
 
 
 def _add_counts(left: dict[str, int] | None, right: dict[str, int] | None) -> dict[str, int]:
@@ -52,9 +61,18 @@ def _retry_policy(node: Any) -> RetryPolicy:
     )
 
 
-def build_graph(spec: WorkflowSpec, services: RunServices) -> StateGraph:
-    """The uncompiled graph of ``spec`` whose nodes use ``services``."""
-    graph: StateGraph[Any] = StateGraph(_state_schema(spec))
+def build_graph(
+    spec: WorkflowSpec, services: RunServices | None = None
+) -> StateGraph[Any, RunServices, Any, Any]:
+    """The uncompiled graph of ``spec``.
+
+    Its nodes use the services of the run's context (``invoke(..., context=)``);
+    ``services``, when given, serve a run invoked without one (graphs built for
+    one use, such as the training environments').
+    """
+    graph: StateGraph[Any, RunServices, Any, Any] = StateGraph(
+        _state_schema(spec), context_schema=RunServices
+    )
     next_of = {edge.from_: edge.to for edge in spec.edges}
     for name, node in spec.nodes.items():
         destinations: tuple[str, ...] | None = None
@@ -64,7 +82,7 @@ def build_graph(spec: WorkflowSpec, services: RunServices) -> StateGraph:
             destinations = (next_of[name], node.on_reject)
         graph.add_node(  # type: ignore[call-overload]  # dynamic state schema
             name,
-            make_node(name, node, services, next_node=next_of.get(name)),
+            make_node(name, node, next_node=next_of.get(name), services=services),
             retry_policy=_retry_policy(node),
             destinations=destinations,
         )
@@ -79,10 +97,28 @@ def build_graph(spec: WorkflowSpec, services: RunServices) -> StateGraph:
 
 
 def compile_workflow(
-    spec: WorkflowSpec, services: RunServices, checkpointer: BaseCheckpointSaver | None
-) -> CompiledStateGraph:
-    """Compile ``spec`` for one run, checkpointing into ``checkpointer``."""
+    spec: WorkflowSpec, services: RunServices | None, checkpointer: BaseCheckpointSaver | None
+) -> CompiledStateGraph[Any, RunServices, Any, Any]:
+    """Compile ``spec`` checkpointing into ``checkpointer`` (``services``: see build_graph)."""
     return build_graph(spec, services).compile(checkpointer=checkpointer, name=spec.name)
+
+
+_graphs: LRU[str, CompiledStateGraph[Any, RunServices, Any, Any]] = LRU()
+
+
+def compiled_graph(loaded: LoadedSpec) -> CompiledStateGraph[Any, RunServices, Any, Any]:
+    """The process's compiled graph of ``loaded`` (one per spec hash, LRU-bounded).
+
+    Safe to share between threads: a compiled graph holds no run state; each
+    run brings its thread id, lease and services in ``invoke``'s config and context.
+    """
+    _graphs.maxsize = get_settings().graph_cache_size
+    graph = _graphs.get(loaded.hash)
+    if graph is None:
+        # Two threads may compile the same spec at once; either result is the same graph.
+        graph = compile_workflow(loaded.spec, None, shared_saver())
+        _graphs.put(loaded.hash, graph)
+    return graph
 
 
 def initial_state(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from langgraph.errors import GraphInterrupt
+from langgraph.runtime import Runtime
 from langgraph.types import Command, interrupt
 
 from agents.effects import EffectsLedger, NotJSONError, ensure_json
@@ -129,12 +130,24 @@ class NodeResult:
 
 
 def make_node(
-    name: str, node: Any, services: RunServices, *, next_node: str | None
-) -> Callable[[dict[str, Any]], Any]:
-    """A LangGraph node running ``node`` (a spec node) and recording each try."""
-    impl = _IMPLEMENTATIONS[type(node)]
+    name: str, node: Any, *, next_node: str | None, services: RunServices | None = None
+) -> Callable[..., Any]:
+    """A LangGraph node running ``node`` (a spec node) and recording each try.
 
-    def run(state: dict[str, Any]) -> Any:
+    The node takes its run's services from LangGraph's run context
+    (``runtime.context``), so one compiled graph serves every run of a spec;
+    ``services`` is the fallback for a graph invoked without a context.
+    """
+    impl = _IMPLEMENTATIONS[type(node)]
+    fallback = services
+
+    def run(state: dict[str, Any], runtime: Runtime[RunServices]) -> Any:
+        services = runtime.context if runtime.context is not None else fallback
+        if services is None:
+            raise RuntimeError(
+                f"node `{name}` ran without services: invoke the graph with "
+                "`context=RunServices(...)`"
+            )
         visit = state.get(VISITS, {}).get(name, 0)
         attempt = services.recorder.attempt(name, visit)
         started = utcnow()
@@ -155,7 +168,9 @@ def make_node(
             ):
                 try:
                     update = _try(
-                        record, lambda: impl(name, node, state, services, visit, next_node)
+                        services,
+                        record,
+                        lambda: impl(name, node, state, services, visit, next_node),
                     )
                     status = "ok"
                     return update
@@ -170,7 +185,9 @@ def make_node(
                 (utcnow() - started).total_seconds()
             )
 
-    def _try(record: dict[str, Any], attempt_node: Callable[[], NodeResult]) -> Any:
+    def _try(
+        services: RunServices, record: dict[str, Any], attempt_node: Callable[[], NodeResult]
+    ) -> Any:
         try:
             result = attempt_node()
         except GraphInterrupt:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import jsonschema
@@ -23,20 +22,22 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from agents.adapters import AdapterSource, BaseModelOnly
-from agents.compiler import compile_workflow, initial_state
+from agents.compiler import compiled_graph, initial_state
 from agents.effects import EffectsLedger, cancelled_output
 from agents.lineage import prepare
 from agents.model_client import ModelClient
 from agents.nodes import OUTPUT, VISITS, NodeError, RunServices
 from agents.trace import StepRecorder, jsonable
-from forgeyard.checkpoints import open_checkpointer
+from forgeyard.checkpoints import FENCE_KEY
 from forgeyard.db import session_scope
 from forgeyard.leases import Lease, LeaseLost
 from forgeyard.models import Run, RunStatus, Step, StepStatus, WorkflowSpecRecord, utcnow
 from forgeyard.telemetry import context, traces
-from workflows.loader import LoadedSpec, load_spec_text
+from workflows.cache import LRU, load_spec_text_cached
+from workflows.loader import LoadedSpec
 from workflows.spec import config_problems
 
 __all__ = [
@@ -86,9 +87,16 @@ class RunStateError(RunError):
     pass
 
 
+_validators: LRU[str, jsonschema.Draft202012Validator] = LRU()
+
+
 def validate_input(loaded: LoadedSpec, run_input: Any) -> None:
     """Raise :class:`InputInvalid` naming every field of ``run_input`` that is wrong."""
-    validator = jsonschema.Draft202012Validator(loaded.spec.input)
+    validator = _validators.get(loaded.hash)
+    if validator is None:
+        # Built once per spec: checking the schema itself costs more than the input.
+        validator = jsonschema.Draft202012Validator(loaded.spec.input)
+        _validators.put(loaded.hash, validator)
     problems = [
         InputProblem(
             "input" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.path),
@@ -168,14 +176,24 @@ def pinned_spec(run: Run) -> LoadedSpec:
     return _spec_by_hash(run.spec_hash)
 
 
-@lru_cache(maxsize=256)
+_pinned: LRU[str, LoadedSpec] = LRU()
+
+
 def _spec_by_hash(spec_hash: str) -> LoadedSpec:
-    # A content hash names immutable content, so the parsed spec can be kept.
+    # A content hash names immutable content, so the parsed spec can be kept
+    # (and the database read skipped) for as long as the LRU holds it.
+    loaded = _pinned.get(spec_hash)
+    if loaded is not None:
+        return loaded
     with session_scope() as session:
         record = session.get(WorkflowSpecRecord, spec_hash)
     if record is None:
         raise RunError(f"the spec {spec_hash} a run started with is missing from the database")
-    return load_spec_text(record.source, filename=record.source_path or f"<spec {record.hash}>")
+    loaded = load_spec_text_cached(
+        record.source, filename=record.source_path or f"<spec {record.hash}>"
+    )
+    _pinned.put(spec_hash, loaded)
+    return loaded
 
 
 def execute_run(
@@ -275,26 +293,30 @@ def _invoke(
     fence: Lease | None,
 ) -> tuple[RunStatus, Any]:
     """Run the graph until it ends or waits: (status, output | error | pending approval)."""
+    # The run's lease rides in its config: the shared checkpointer checks it
+    # before each write (a plain object, so LangGraph keeps it out of metadata).
     graph_config: RunnableConfig = {
-        "configurable": {"thread_id": run.id},
+        "configurable": {
+            "thread_id": run.id,
+            FENCE_KEY: _CheckpointFence(fence) if fence is not None else None,
+        },
         "recursion_limit": MAX_STEPS,
     }
     try:
-        with open_checkpointer(before_write=fence.check if fence else None) as checkpointer:
-            graph = compile_workflow(loaded.spec, services, checkpointer)
-            snapshot = graph.get_state(graph_config)
-            if fence is not None and fence.previous_owner is not None:
-                _mark_abandoned(services.recorder, loaded, snapshot, fence)
-            if resume is not None:
-                graph_input: Any = Command(resume=resume)
-            elif snapshot.created_at is None:
-                graph_input = initial_state(loaded.spec, run.input, run.config)
-            else:
-                # Resuming after a crash (or a fork from its copied checkpoint):
-                # continue from the last checkpoint.
-                graph_input = None
-            graph.invoke(graph_input, graph_config, durability="sync")
-            snapshot = graph.get_state(graph_config)
+        graph = compiled_graph(loaded)
+        snapshot = graph.get_state(graph_config)
+        if fence is not None and fence.previous_owner is not None:
+            _mark_abandoned(services.recorder, loaded, snapshot, fence)
+        if resume is not None:
+            graph_input: Any = Command(resume=resume)
+        elif snapshot.created_at is None:
+            graph_input = initial_state(loaded.spec, run.input, run.config)
+        else:
+            # Resuming after a crash (or a fork from its copied checkpoint):
+            # continue from the last checkpoint.
+            graph_input = None
+        graph.invoke(graph_input, graph_config, context=services, durability="sync")
+        snapshot = graph.get_state(graph_config)
     except LeaseLost:
         raise  # another worker owns the run now: this one writes nothing more
     except NodeError as exc:
@@ -312,6 +334,31 @@ def _invoke(
     if snapshot.next:
         return RunStatus.failed, f"run stopped before {snapshot.next}"
     return RunStatus.succeeded, jsonable(snapshot.values.get(OUTPUT))
+
+
+@dataclass(frozen=True)
+class _CheckpointFence:
+    """The lease check before each checkpoint write: a read of the lease epoch.
+
+    A read rather than ``Lease.check()``'s no-op UPDATE: the checkpoint is
+    written on another connection, so a row lock taken here would end before
+    that write commits either way; the read gives the same guarantee without a
+    commit (two fewer per step).
+    """
+
+    lease: Lease
+
+    def check(self) -> None:
+        table: Any = self.lease.model
+        with session_scope() as session:
+            epoch = session.exec(
+                select(table.lease_epoch).where(table.id == self.lease.row_id)
+            ).first()
+        if epoch != self.lease.epoch:
+            raise LeaseLost(
+                f"{table.__tablename__} {self.lease.row_id}: lease epoch {self.lease.epoch} "
+                f"of {self.lease.owner} was superseded; stopping without writing a checkpoint"
+            )
 
 
 def _mark_abandoned(

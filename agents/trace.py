@@ -1,8 +1,8 @@
 """Trace recording: every try of every node becomes a `Step` row.
 
-The recorder writes each step in its own short transaction, so a trace is
-complete up to the moment a worker dies.  Given the run's lease (``fence``),
-each write is conditional on it: a worker that lost the lease gets
+The recorder writes each step in one short transaction (lease check, sequence
+number, row), so a trace is complete up to the moment a worker dies.  Given the
+run's lease (``fence``), each write is conditional on it: a worker that lost the lease gets
 :class:`~forgeyard.leases.LeaseLost` instead of writing a step.
 """
 
@@ -49,21 +49,21 @@ class StepRecorder:
         self.run_id = run_id
         self.on_step = on_step
         self.fence = fence
+        # Failed tries by (node, visit): read from the database once, then kept
+        # up to date here, since one recorder (the lease holder's) writes the run.
+        self._failed: dict[tuple[str, int], int] | None = None
 
     def attempt(self, node: str, visit: int) -> int:
         """The number of the try about to start for ``node`` on this ``visit``."""
-        with session_scope() as session:
-            failed = session.exec(
-                select(func.count())
-                .select_from(Step)
-                .where(
-                    Step.run_id == self.run_id,
-                    Step.node == node,
-                    Step.visit == visit,
-                    Step.status == StepStatus.error,
-                )
-            ).one()
-        return int(failed) + 1
+        if self._failed is None:
+            with session_scope() as session:
+                rows = session.exec(
+                    select(Step.node, Step.visit, func.count())
+                    .where(Step.run_id == self.run_id, Step.status == StepStatus.error)
+                    .group_by(Step.node, Step.visit)  # type: ignore[arg-type]
+                ).all()
+            self._failed = {(n, v): int(c) for n, v, c in rows}
+        return self._failed.get((node, visit), 0) + 1
 
     def record(
         self,
@@ -101,11 +101,14 @@ class StepRecorder:
             step.token_ids = jsonable(call.token_ids)
             step.usage = jsonable(call.usage) | {"tries": call.tries}
             step.latency_ms = round(call.latency_ms, 3)
+        # One transaction per step: the lease check, its sequence number, the row.
         with session_scope() as session:
             if self.fence is not None:
                 self.fence.hold(session)
             step.seq = _next_seq(session, self.run_id)
             session.add(step)
+        if status == StepStatus.error and self._failed is not None:
+            self._failed[(node, visit)] = self._failed.get((node, visit), 0) + 1
         if self.on_step is not None:
             self.on_step(step)
         return step

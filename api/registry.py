@@ -25,8 +25,9 @@ from forgeyard.db import session_scope
 from forgeyard.models import WorkflowRegistration, WorkflowSpecRecord
 from forgeyard.settings import get_settings
 from forgeyard.yaml_problems import SpecProblem
+from workflows.cache import load_spec, load_spec_text_cached
 from workflows.catalog import UnknownWorkflowError, find_workflow, list_workflows
-from workflows.loader import LoadedSpec, SpecError, load_spec, load_spec_text
+from workflows.loader import LoadedSpec, SpecError, load_spec_text
 
 __all__ = ["SpecNotAllowed", "VersionConflict", "Version", "register", "resolve", "versions"]
 
@@ -66,7 +67,7 @@ def _from_record(spec_hash: str) -> LoadedSpec:
     with session_scope() as session:
         record = session.get(WorkflowSpecRecord, spec_hash)
     assert record is not None
-    return load_spec_text(record.source, filename=record.source_path or REQUEST_FILE)
+    return load_spec_text_cached(record.source, filename=record.source_path or REQUEST_FILE)
 
 
 def resolve(tenant_id: str, name: str, version: str | None = None) -> LoadedSpec:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from forgeyard.settings import get_settings
+from forgeyard.sqlite_writers import SQLITE_WRITER, SQLITE_WRITER_WAIT, WRITES
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -43,9 +44,17 @@ class SchemaNotReady(RuntimeError):
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL and a busy timeout so workers can share it."""
+    # Sized for a threads worker: each run in flight (and its heartbeat) may
+    # hold a connection for a moment; a pool too small makes them queue.
+    sizes = {"pool_size": get_settings().database_pool_size, "max_overflow": 10}
     if url.startswith("sqlite"):
         _ensure_sqlite_dir(url)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            # An in-memory database has one connection per thread, no pool to size.
+            **(sizes if _sqlite_path(url) else {}),
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -55,8 +64,40 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        _queue_sqlite_writers(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **sizes)
+
+
+def _queue_sqlite_writers(engine: Engine) -> None:
+    """Writers of this process take turns (forgeyard.sqlite_writers) before SQLite's lock."""
+
+    def release(conn_info: dict) -> None:  # type: ignore[type-arg]
+        if conn_info.pop("forgeyard_writer", False):
+            SQLITE_WRITER.release()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _take_turn(conn, _cursor, statement, _params, _context, _many):  # type: ignore[no-untyped-def]
+        # pysqlite opens the transaction at the first write; take the turn there.
+        first_write = statement.lstrip()[:7].upper().startswith(WRITES)
+        if (
+            first_write
+            and not conn.info.get("forgeyard_writer")
+            and SQLITE_WRITER.acquire(timeout=SQLITE_WRITER_WAIT)
+        ):
+            conn.info["forgeyard_writer"] = True
+
+    @event.listens_for(engine, "commit")
+    def _after_commit(conn):  # type: ignore[no-untyped-def]
+        release(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _after_rollback(conn):  # type: ignore[no-untyped-def]
+        release(conn.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+        release(record.info)
 
 
 def _ensure_sqlite_dir(url: str) -> None:

@@ -179,6 +179,40 @@ class Settings(BaseSettings):
         description="A queued run no worker picked up in this time is enqueued again "
         "(its message may have been lost with Redis).",
     )
+    worker_pool: Literal["threads", "prefork", "solo"] = Field(
+        default="threads",
+        description="Celery pool of `forgeyard worker` on the runs queue: `threads` holds "
+        "many model-bound runs in one process (vLLM batches their requests). Training "
+        "workers always use `prefork` with one job at a time.",
+    )
+    worker_concurrency: int = Field(
+        default=32,
+        ge=1,
+        description="Runs one `forgeyard worker` process executes at once (threads pool).",
+    )
+    database_pool_size: int = Field(
+        default=40,
+        ge=1,
+        description="Connections each process keeps to the database (SQLAlchemy pool); "
+        "at least the worker concurrency plus its heartbeats' few.",
+    )
+    checkpoint_pool_size: int = Field(
+        default=40,
+        ge=1,
+        description="Most PostgreSQL connections of each process's LangGraph checkpointer "
+        "pool (SQLite: one connection per thread, kept).",
+    )
+    spec_cache_size: int = Field(
+        default=256,
+        ge=1,
+        description="Parsed and validated workflow specs kept per process (LRU, by content "
+        "hash, so an edited file is parsed again).",
+    )
+    graph_cache_size: int = Field(
+        default=64,
+        ge=1,
+        description="Compiled LangGraph graphs kept per process (LRU, one per spec hash).",
+    )
     training_queue: str = Field(
         default="forgeyard-training",
         description="Celery queue of GRPO training jobs, so long jobs never hold up runs "

@@ -13,7 +13,7 @@ from forgeyard.settings import apply_offline_environment
 
 apply_offline_environment()
 
-from forgeyard import db  # noqa: E402
+from forgeyard import checkpoints, db  # noqa: E402
 from forgeyard.settings import get_settings  # noqa: E402
 
 # The model-server fixtures: the tiny model, one vLLM per session, a LoRA adapter.
@@ -35,6 +35,7 @@ def _use_database(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> 
 
 
 def _forget_database() -> None:
+    checkpoints.close_shared()
     db.get_engine().dispose()
     db.get_engine.cache_clear()
     get_settings.cache_clear()

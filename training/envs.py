@@ -191,7 +191,7 @@ class NodeEnv(gymnasium.Env[str, str]):
         self.observation_space = spaces.Text(max_length=MAX_PROMPT_CHARS, charset=CHARSET)
         self.action_space = spaces.Text(max_length=MAX_COMPLETION_CHARS, charset=CHARSET)
         self.sandbox = Sandbox()
-        self._graph: CompiledStateGraph | None = None
+        self._graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
         self._config: RunnableConfig = {}
         self._task: Task | None = None
         self._schema: dict[str, Any] = {}

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from forgeyard.settings import get_settings
-from workflows.loader import LoadedSpec, load_spec
+from workflows.cache import declared_name, load_spec
+from workflows.loader import LoadedSpec
 
 __all__ = ["EXAMPLES_DIR", "UnknownWorkflowError", "find_workflow", "list_workflows", "resolve"]
 
@@ -28,15 +26,6 @@ def _search_dirs() -> list[Path]:
     return [*get_settings().workflow_dirs, EXAMPLES_DIR]
 
 
-def _declared_name(path: Path) -> str | None:
-    try:
-        doc = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (OSError, YAMLError):
-        return None
-    name = doc.get("name") if isinstance(doc, dict) else None
-    return name if isinstance(name, str) else None
-
-
 def list_workflows() -> dict[str, Path]:
     """Name → spec file of every workflow found (earlier directories win)."""
     found: dict[str, Path] = {}
@@ -45,7 +34,7 @@ def list_workflows() -> dict[str, Path]:
             continue
         candidates = sorted(directory.glob("*/workflow.yaml")) + sorted(directory.glob("*.yaml"))
         for path in candidates:
-            name = _declared_name(path)
+            name = declared_name(path)
             if name is not None:
                 found.setdefault(name, path)
     return found
@@ -61,7 +50,7 @@ def find_workflow(name: str) -> Path:
 
 
 def resolve(name_or_path: str) -> LoadedSpec:
-    """Load a workflow given by name or by the path of its YAML file."""
+    """Load a workflow given by name or by the path of its YAML file (parsed once per text)."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():

@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 
-from forgeyard import db
+from forgeyard import checkpoints, db
 from forgeyard.settings import Settings, child_environment, get_settings
 
 __all__ = ["BackupError", "BackupSummary", "backup", "restore"]
@@ -174,6 +174,7 @@ def restore(
         dump = Path(tmp) / dump_name
 
         db.get_engine().dispose()  # no pooled connection may hold the old database
+        checkpoints.close_shared()
         if kind == "sqlite":
             _restore_sqlite(dump, _sqlite_path(url), force=force)
         else:

@@ -454,7 +454,12 @@ def demo() -> None:
 @app.command("up")
 @_user_errors
 def up(
-    workers: Annotated[int, typer.Option(help="Worker processes (one run each at a time).")] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Run worker processes (each runs FORGEYARD_WORKER_CONCURRENCY runs at once)."
+        ),
+    ] = 1,
 ) -> None:
     """Start a site on this machine: model server, Redis if needed, the API and workers."""
     from forgeyard.app.stack import Stack
@@ -768,8 +773,20 @@ def api(
 @app.command("worker")
 @_user_errors
 def worker(
-    concurrency: Annotated[int, typer.Option(help="Runs executed at once.")] = 1,
-    pool: Annotated[str, typer.Option(help="Celery pool: prefork, solo, threads.")] = "prefork",
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            help="Tasks executed at once. Default: FORGEYARD_WORKER_CONCURRENCY (32) for "
+            "runs; 1 for training."
+        ),
+    ] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            help="Celery pool: threads, prefork, solo. Default: FORGEYARD_WORKER_POOL "
+            "(threads) for runs; prefork for training."
+        ),
+    ] = None,
     beat: Annotated[
         bool,
         typer.Option(
@@ -797,9 +814,18 @@ def worker(
     if not names:
         err_console.print("[red]error:[/] --queues: name at least one queue (runs, training)")
         raise typer.Exit(2)
+    if settings.training_queue in names:
+        # A GRPO job holds a whole process (and its accelerator) for hours: one at a
+        # time in a process of its own, never beside runs waiting on the model.
+        pool, concurrency = pool or "prefork", concurrency or 1
+    else:
+        # Runs mostly wait on the model server, which batches concurrent requests:
+        # many in one process, as threads.
+        pool, concurrency = pool or settings.worker_pool, concurrency or settings.worker_concurrency
     _schema_for_serving()
     console.print(
-        f"worker on queue(s) {', '.join(f'`{n}`' for n in names)} of "
+        f"worker ({pool} pool, {concurrency} at once) on queue(s) "
+        f"{', '.join(f'`{n}`' for n in names)} of "
         f"{_safe_url(settings.broker_url)}, database "
         f"{_safe_url(settings.resolved_database_url)}, sweeper {'on' if beat else 'off'}"
     )

@@ -245,7 +245,9 @@ class Stack:
         console.print(f"[green]API is up[/] at {self.api_url} (docs: {self.api_url}/docs)")
 
     def _start_worker(self, index: int) -> None:
-        argv = [sys.executable, "-m", "forgeyard", "worker", "--concurrency", "1"]
+        # The default pool (threads, FORGEYARD_WORKER_CONCURRENCY runs at once), so one
+        # process keeps the model server's batching busy.
+        argv = [sys.executable, "-m", "forgeyard", "worker"]
         self._spawn(f"worker{index + 1}" if self.workers > 1 else "worker", argv)
         console.print(f"worker {index + 1} started (log: {self.log_dir})")
 

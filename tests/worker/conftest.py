@@ -1,6 +1,7 @@
 """Worker test fixtures: real Celery worker processes on this test's database.
 
-Each worker is `celery -A worker.app worker -P solo` in its own process group,
+Each worker is `celery -A worker.app worker -P threads -c 32` (training: `-P solo`,
+the pools `forgeyard worker` uses) in its own process group,
 pointed at the test database (DATABASE_URL), this session's Redis database and
 queue, with short leases and a fast sweeper so failures are noticed quickly.
 """
@@ -41,6 +42,10 @@ class WorkerProcess:
     ) -> None:
         self.log_path = log_path
         settings = get_settings()
+        queues = queues or settings.queue
+        # The pools `forgeyard worker` defaults to: runs as threads (many at once),
+        # training one job in one process.
+        training = settings.training_queue in queues.split(",")
         argv = [
             sys.executable,
             "-m",
@@ -49,13 +54,13 @@ class WorkerProcess:
             "worker.app",
             "worker",
             "-P",
-            "solo",
+            "solo" if training else settings.worker_pool,
             "--concurrency",
-            "1",
+            "1" if training else str(settings.worker_concurrency),
             "--loglevel",
             "INFO",
             "-Q",
-            queues or settings.queue,
+            queues,
             "--without-gossip",
             "--without-mingle",
             "-n",
