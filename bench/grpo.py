@@ -26,6 +26,9 @@ prompt shows.
    departure.  Then the adapter again with the same quotes listed in reverse
    and in a second random order: a policy that reads the quotes answers the
    same; one that learnt positions does not.
+``--quick``: 10 steps of 16 completions (4 tasks × 4) on 40 training tasks,
+30 held-out tasks, no timing; for a look, not for a claim.
+
 3. **Overhead** (not with ``--quick``): our trainer's mean step time next to a
    bare TRL script on the same model, prompts and reward.
 
@@ -68,10 +71,18 @@ def interval(values: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def held_out_env(tasks: list[Any], order: str = "uniform") -> ChooseEnv:
-    return ChooseEnv(
-        reward_model_reward(), tasks=tasks, opaque_quotes=True, id_salt=HELD_OUT_SALT, order=order
+def held_out_env(tasks: list[Any], order: str = "uniform", memo: Any = None) -> ChooseEnv:
+    env = ChooseEnv(
+        reward_model_reward(),
+        tasks=tasks,
+        opaque_quotes=True,
+        id_salt=HELD_OUT_SALT,
+        order=order,
+        memoize=True,
     )
+    if memo is not None:
+        env._memo = memo  # same tasks, same real quotes: a run's rest does not depend on order
+    return env
 
 
 Table = dict[str, tuple[list[dict[str, Any]], dict[str, float], str]]
@@ -102,7 +113,9 @@ def trivial_policies(table: Table) -> dict[str, list[float]]:
         "earliest departure": [],
     }
     for shown, rewards, _ in table.values():
-        cheapest = min(shown, key=lambda q: q["price_usd"])  # first listed on ties
+        # Ties (a carrier's weekly sailings often cost the same): the earlier arrival,
+        # as the quote tool sorts them.
+        cheapest = min(shown, key=lambda q: (q["price_usd"], q["eta"]))
         earliest = min(shown, key=lambda q: q["etd"])
         policies["always first"].append(rewards[shown[0]["quote_id"]])
         policies["random eligible"].append(statistics.fmean(rewards.values()))
@@ -126,7 +139,7 @@ def evaluate_through_vllm(
     from training.evaluation import evaluate_served
     from training.gate import decide
 
-    with ModelServer(model_dir, port=0, max_lora_rank=8) as server:
+    with ModelServer(model_dir, port=0, max_lora_rank=8, startup_timeout=1200) as server:
         server.load_adapter("bench-adapter", adapter)
         client = ModelClient(base_url=server.base_url, model=server.name)
         base = evaluate_served(server.name, envs["uniform"], client=client)
@@ -219,13 +232,18 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--train-tasks", type=int, default=None)
     parser.add_argument("--held-out-tasks", type=int, default=None)
+    parser.add_argument("--prompts-per-step", type=int, default=None)
+    parser.add_argument("--generations", type=int, default=None)
+    parser.add_argument(
+        "--adapter", type=Path, default=None, help="evaluate this adapter instead of training one"
+    )
     parser.add_argument("--bare-steps", type=int, default=6)
     parser.add_argument("--base-model", type=Path, default=None, help="default: serving/base_model")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "grpo")
     args = parser.parse_args()
-    steps = args.steps or (20 if args.quick else 60)
-    n_train = args.train_tasks or (80 if args.quick else 300)
-    n_held = args.held_out_tasks or (60 if args.quick else 200)
+    steps = args.steps or (10 if args.quick else 60)
+    n_train = args.train_tasks or (40 if args.quick else 300)
+    n_held = args.held_out_tasks or (30 if args.quick else 200)
 
     from serving.base import checked_in_base_model
     from training.choose_tasks import choose_tasks, task_prices
@@ -237,7 +255,13 @@ def main() -> None:
     train_tasks = choose_tasks(n_train, seed=TRAIN_SEED)
     seen = set().union(*(task_prices(t) for t in train_tasks))
     held = choose_tasks(n_held, seed=HELD_OUT_SEED, exclude_prices=seen)
-    extra = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+    extra: dict[str, Any] = {}
+    if args.learning_rate is not None:
+        extra["learning_rate"] = args.learning_rate
+    if args.prompts_per_step or args.quick:
+        extra["prompts_per_step"] = args.prompts_per_step or 4
+    if args.generations or args.quick:
+        extra["num_generations"] = args.generations or 4
     config = GRPOJobConfig(
         reward_model="rewards/examples/logistics_booking/reward.yaml",
         base_model=str(model_dir),
@@ -247,40 +271,50 @@ def main() -> None:
         **extra,
     )
     print(
-        f"training {config.max_steps} steps × {config.batch_size} completions on "
+        f"training {config.max_steps} steps × {config.batch_size} completions "
+        f"({config.prompts_per_step} tasks × {config.num_generations}) on "
         f"{len(train_tasks)} tasks (lr {config.learning_rate}, rank {config.lora_rank}, "
         f"seed {config.seed}, base {model_dir}) …",
         flush=True,
     )
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        outcome = train_grpo(
-            config,
-            reward_fn=reward_model_reward(),
-            output_dir=Path(tmp),
-            tasks=train_tasks,
-            env_options={"opaque_quotes": True, "id_salt": TRAIN_SALT},
+    if args.adapter is not None:
+        adapter, metrics, trained_steps = args.adapter, [], 0
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            outcome = train_grpo(
+                config,
+                reward_fn=reward_model_reward(),
+                output_dir=Path(tmp),
+                tasks=train_tasks,
+                env_options={"opaque_quotes": True, "id_salt": TRAIN_SALT},
+            )
+            adapter = args.out / "adapter"
+            if adapter.exists():
+                import shutil
+
+                shutil.rmtree(adapter)
+            outcome.adapter_dir.rename(adapter)
+        metrics, trained_steps = outcome.metrics, outcome.steps
+
+        class Row:
+            def __init__(self, m: dict[str, Any]) -> None:
+                self.__dict__.update(m)
+
+        (args.out / "grpo-training.png").write_bytes(
+            plot_png(
+                [Row(m) for m in metrics],
+                title=f"GRPO on logistics_booking.choose, base model, {steps} steps",
+            )
         )
-        train_seconds = time.perf_counter() - started
-        adapter = args.out / "adapter"
-        if adapter.exists():
-            import shutil
-
-            shutil.rmtree(adapter)
-        outcome.adapter_dir.rename(adapter)
-
-    class Row:
-        def __init__(self, m: dict[str, Any]) -> None:
-            self.__dict__.update(m)
-
-    rows = [Row(m) for m in outcome.metrics]
-    (args.out / "grpo-training.png").write_bytes(
-        plot_png(rows, title=f"GRPO on logistics_booking.choose, base model, {steps} steps")
-    )
-    (args.out / "metrics.json").write_text(json.dumps(outcome.metrics, indent=1))
+        (args.out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    train_seconds = time.perf_counter() - started
 
     print("scoring every quote of every held-out task (for the trivial policies) …", flush=True)
-    envs = {order: held_out_env(held, order) for order in ChooseEnv.ORDERS}
+    first = held_out_env(held)
+    envs = {"uniform": first} | {
+        order: held_out_env(held, order, memo=first._memo) for order in ChooseEnv.ORDERS[1:]
+    }
     table = quote_rewards(envs["uniform"])
     policies = trivial_policies(table)
     print("evaluating base and adapter on held-out tasks through vLLM …", flush=True)
@@ -326,15 +360,15 @@ def main() -> None:
     for name, values in policies.items():
         print(_difference(name, trained, values))
     print(f"  promotion gate: {'passes' if verdict['passed'] else 'refuses'} — {verdict['reason']}")
-    print(f"training: {outcome.steps} steps in {train_seconds:.0f} s")
-    if args.quick:
+    print(f"training: {trained_steps} steps in {train_seconds:.0f} s")
+    if args.quick or args.adapter is not None:
         print(f"plot: {args.out / 'grpo-training.png'}")
         return
 
-    timed = [m["values"] for m in outcome.metrics if "step_time" in m["values"]][1:]
+    timed = [m["values"] for m in metrics if "step_time" in m["values"]][1:]
     ours_mean = statistics.fmean(v["step_time"] for v in timed)
     ours_reward = statistics.fmean(v["reward_time"] for v in timed)
-    lengths = [m["values"].get("completions/mean_length", 0) for m in outcome.metrics]
+    lengths = [m["values"].get("completions/mean_length", 0) for m in metrics]
     completion_len = max(1, round(statistics.fmean(lengths)))
     print(
         f"timing a bare TRL script ({args.bare_steps} steps, "

@@ -62,11 +62,11 @@ TRAINING: dict[str, Any] = {
     "corpus_tasks": 1500,
     "sequence_length": 512,
     "batch_size": 4,
-    "steps": 200,
+    "steps": 400,
     "learning_rate": 5e-3,
     "warmup_steps": 20,
     "weight_decay": 0.01,
-    "threads": 2,
+    "threads": 1,
 }
 
 

@@ -63,9 +63,8 @@ def confirmation_text(booking: dict[str, Any], rng: random.Random) -> str:
     )
 
 
-def _chat(messages: list[tuple[str, str]], *, answered: bool = True) -> str:
-    text = "".join(f"{IM_START}{role}\n{content}{IM_END}\n" for role, content in messages)
-    return text if answered else text + f"{IM_START}assistant\n"
+def _chat(messages: list[tuple[str, str]]) -> str:
+    return "".join(f"{IM_START}{role}\n{content}{IM_END}\n" for role, content in messages)
 
 
 def _opaque_id(rng: random.Random) -> str:
@@ -107,8 +106,8 @@ def domain_documents(n_tasks: int, *, seed: int) -> Iterator[str]:
         rng.shuffle(shown)
         state = {"validation": {"request": request}, "screening": {"eligible_quotes": shown}}
         user = render(choose.prompt, state)
-        # The decision is left out: the chat stops where the answer would begin.
-        yield _chat([("system", choose.system or ""), ("user", user)], answered=False)
+        # The decision is left out: the chat stops before the assistant's turn.
+        yield _chat([("system", choose.system or ""), ("user", user)])
         picked = rng.choice(eligible)
         booking = {
             "booking_reference": booking_reference(f"{task.task_id}:{picked['quote_id']}"),

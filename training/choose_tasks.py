@@ -21,7 +21,7 @@ business: :class:`training.envs.ChooseEnv` with ``opaque_quotes=True``.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -32,6 +32,8 @@ __all__ = ["DEADLINE_MODES", "choose_tasks", "task_prices"]
 
 DEADLINE_MODES = ("none", "loose", "binding", "unmeetable")
 MIN_QUOTES, MAX_QUOTES = 4, 6
+# Requests are generated _CHUNK at a time, seed ``seed * _MAX_CHUNKS + chunk``.
+_CHUNK, _MAX_CHUNKS = 250, 1000
 
 
 def _eligible(request: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -97,22 +99,25 @@ def task_prices(task: BookingTask) -> set[int]:
     return {int(q["price_usd"]) for q in found[1]["eligible_quotes"]}
 
 
-def choose_tasks(
-    n: int, *, seed: int, exclude_prices: Iterable[int] = (), pool_factor: int = 14
-) -> list[BookingTask]:
-    """``n`` choosable tasks (fewer if the pool runs out), the same for the same arguments.
+def _requests(seed: int) -> Iterator[BookingTask]:
+    """Generated structured requests, in chunks, so that a longer list extends a shorter one."""
+    for chunk in range(_MAX_CHUNKS):
+        yield from generate_tasks(_CHUNK, seed=seed * _MAX_CHUNKS + chunk, free_text_share=0.0)
+
+
+def choose_tasks(n: int, *, seed: int, exclude_prices: Iterable[int] = ()) -> list[BookingTask]:
+    """``n`` choosable tasks, the same for the same arguments (and ``n`` tasks begin ``n + 1``).
 
     Args:
         n: Tasks wanted.
         seed: Seed of the request generator and of the deadlines.
         exclude_prices: Drop tasks whose right answer costs one of these prices
             (held-out tasks: every price a training prompt shows).
-        pool_factor: Requests generated per task wanted.
     """
     excluded = set(exclude_prices)
     rng = random.Random(f"choose-tasks:{seed}")
     out: list[BookingTask] = []
-    for task in generate_tasks(n * pool_factor, seed=seed, free_text_share=0.0):
+    for task in _requests(seed):
         if len(out) == n:
             break
         e = task.expected

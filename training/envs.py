@@ -342,6 +342,8 @@ class ChooseEnv(NodeEnv):
     ids ``"reversed"`` or ``"reshuffled"`` (a second permutation), to check
     that what was learnt does not depend on the order.  ``reset`` info then
     adds ``quotes_shown``: the quotes as listed, with their opaque ids.
+    ``memoize`` replays each (task, quote) once and returns the same result
+    after (evaluations that score every quote, several policies).
     """
 
     node = "choose"
@@ -355,6 +357,7 @@ class ChooseEnv(NodeEnv):
         opaque_quotes: bool = False,
         id_salt: str = "",
         order: str = "uniform",
+        memoize: bool = False,
         **kwargs: Any,
     ) -> None:
         if order not in self.ORDERS:
@@ -363,7 +366,26 @@ class ChooseEnv(NodeEnv):
         self.id_salt = id_salt
         self.order = order
         self._real_ids: dict[str, str] = {}
+        # (task id, real quote id) -> the finished step: a run's rest is deterministic.
+        self._memo: dict[tuple[str, str], tuple[str, float, bool, bool, dict[str, Any]]] | None = (
+            {} if memoize else None
+        )
         super().__init__(reward_fn, **kwargs)
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """As :meth:`NodeEnv.step`; with ``memoize``, a quote already played is not replayed."""
+        if self._memo is None or self._task is None:
+            return super().step(action)
+        try:
+            picked = json.loads(action.strip())["quote_id"]
+        except (ValueError, TypeError, KeyError):
+            return super().step(action)
+        key = (self._task.task_id, self._real_ids.get(picked, f"shown:{picked}"))
+        if key not in self._memo:
+            self._memo[key] = super().step(action)
+        else:
+            self._graph = None  # one step per episode, as when played
+        return self._memo[key]
 
     def accepts(self, task: Task) -> bool:
         return _choosable(task)

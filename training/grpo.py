@@ -95,11 +95,11 @@ class TrainingOutcome:
 
 
 def default_base_model() -> Path:
-    """The model the server serves by default (``FORGEYARD_SERVE_MODEL_PATH`` or the tiny one)."""
+    """The model the server serves by default (:func:`training.config.default_model_dir`)."""
     from forgeyard.settings import get_settings
+    from training.config import default_model_dir
 
-    settings = get_settings()
-    return Path(settings.serve_model_path or settings.tiny_model_dir)
+    return default_model_dir(get_settings())
 
 
 def closed_answers(schema: dict[str, Any]) -> list[str] | None:
