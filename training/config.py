@@ -13,7 +13,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ConfigError", "GRPOJobConfig", "field_help"]
+__all__ = [
+    "CHECKED_IN_BASE_MODEL",
+    "ConfigError",
+    "GRPOJobConfig",
+    "default_model_dir",
+    "field_help",
+]
+
+# The pretrained base model committed with the code (built by serving.base; a
+# path, not an import: training and serving are independent layers).
+CHECKED_IN_BASE_MODEL = Path(__file__).resolve().parent.parent / "serving" / "base_model"
+
+
+def default_model_dir(settings: Any) -> Path:
+    """What the model server serves when nothing is configured, hence what adapters train on.
+
+    ``FORGEYARD_SERVE_MODEL_PATH``, else the checked-in base model, else the tiny one.
+    """
+    if settings.serve_model_path:
+        return Path(settings.serve_model_path)
+    if (CHECKED_IN_BASE_MODEL / "config.json").is_file():
+        return CHECKED_IN_BASE_MODEL
+    return Path(settings.tiny_model_dir)
+
 
 # vLLM only accepts these LoRA ranks (``--max-lora-rank`` choices).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)

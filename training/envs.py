@@ -14,6 +14,7 @@ valid, non-denied tasks); :class:`~training.extract_env.ExtractEnv` its
 from __future__ import annotations
 
 import json
+import random
 import string
 import uuid
 from collections.abc import Sequence
@@ -54,6 +55,8 @@ MAX_PROMPT_CHARS = 8192
 MAX_COMPLETION_CHARS = 1024
 # Approvals in a sandbox are signed off by this name, never a person's.
 SANDBOX_APPROVER = "sandbox"
+# Opaque quote ids: no letters or digits that read alike (O/0, I/1).
+_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 class RewardCallable(Protocol):
@@ -194,6 +197,7 @@ class NodeEnv(gymnasium.Env[str, str]):
         self._graph: CompiledStateGraph[Any, Any, Any, Any] | None = None
         self._config: RunnableConfig = {}
         self._task: Task | None = None
+        self._drawing: Task | None = None
         self._schema: dict[str, Any] = {}
         self._obs = ""
 
@@ -208,6 +212,14 @@ class NodeEnv(gymnasium.Env[str, str]):
     def reset_info(self, state: dict[str, Any]) -> dict[str, Any]:
         """Further ``reset`` info for the state at :attr:`node`."""
         return {}
+
+    def view(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The state the node's prompt and schema are rendered from (default: as it is)."""
+        return values
+
+    def act(self, parsed: Any) -> Any:
+        """The node's output written into the run for the parsed answer (default: itself)."""
+        return parsed
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -230,7 +242,8 @@ class NodeEnv(gymnasium.Env[str, str]):
                 f"Task {task.task_id} did not reach node `{self.node}` (next: {snapshot.next}); "
                 f"only {self.accepted_tasks} tasks belong in the pool."
             )
-        values = dict(snapshot.values)
+        self._drawing = task
+        values = self.view(dict(snapshot.values))
         self._schema = resolve_output_schema(
             self.llm_node.output.json_schema, lambda expr: list(evaluate(expr, values))
         )
@@ -271,7 +284,7 @@ class NodeEnv(gymnasium.Env[str, str]):
         except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
             info["error"] = f"not a valid `{self.node}` output: {str(exc).splitlines()[0]}"
             return obs, 0.0, True, False, info
-        self._write(graph, self.node, parsed)
+        self._write(graph, self.node, self.act(parsed))
         try:
             final = self._finish(graph)
         except NodeError as exc:
@@ -319,16 +332,110 @@ class ChooseEnv(NodeEnv):
     (``{"quote_id": ...}``). Episodes last one step. Tasks: structured, valid,
     cleared, with eligible quotes (or recorded runs with a structured input
     that reached ``choose``). ``reset`` info adds ``allowed_quote_ids``.
+
+    With ``opaque_quotes`` the prompt shows each task's quotes under ids that
+    mean nothing (``Q-`` and five random characters, fresh per task and per
+    ``id_salt``, so no id ↔ price mapping carries across tasks) in an order
+    in which the right answer's position is uniform; the answer's id is
+    mapped back to the real quote before the run goes on, so the sandboxed run
+    and the reward are exactly a real run's.  ``order`` re-presents the same
+    ids ``"reversed"`` or ``"reshuffled"`` (a second permutation), to check
+    that what was learnt does not depend on the order.  ``reset`` info then
+    adds ``quotes_shown``: the quotes as listed, with their opaque ids.
+    ``memoize`` replays each (task, quote) once and returns the same result
+    after (evaluations that score every quote, several policies).
     """
 
     node = "choose"
     accepted_tasks = "choosable (structured, valid, cleared, with eligible quotes)"
+    ORDERS = ("uniform", "reversed", "reshuffled")
+
+    def __init__(
+        self,
+        reward_fn: RewardCallable | None = None,
+        *,
+        opaque_quotes: bool = False,
+        id_salt: str = "",
+        order: str = "uniform",
+        memoize: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if order not in self.ORDERS:
+            raise ValueError(f"`order` must be one of {self.ORDERS}, got {order!r}.")
+        self.opaque_quotes = opaque_quotes
+        self.id_salt = id_salt
+        self.order = order
+        self._real_ids: dict[str, str] = {}
+        # (task id, real quote id) -> the finished step: a run's rest is deterministic.
+        self._memo: dict[tuple[str, str], tuple[str, float, bool, bool, dict[str, Any]]] | None = (
+            {} if memoize else None
+        )
+        super().__init__(reward_fn, **kwargs)
+
+    def step(self, action: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
+        """As :meth:`NodeEnv.step`; with ``memoize``, a quote already played is not replayed."""
+        if self._memo is None or self._task is None:
+            return super().step(action)
+        try:
+            picked = json.loads(action.strip())["quote_id"]
+        except (ValueError, TypeError, KeyError):
+            return super().step(action)
+        key = (self._task.task_id, self._real_ids.get(picked, f"shown:{picked}"))
+        if key not in self._memo:
+            self._memo[key] = super().step(action)
+        else:
+            self._graph = None  # one step per episode, as when played
+        return self._memo[key]
 
     def accepts(self, task: Task) -> bool:
         return _choosable(task)
 
+    @property
+    def real_ids(self) -> dict[str, str]:
+        """For the task last reset with ``opaque_quotes``: opaque id → real quote id."""
+        return dict(self._real_ids)
+
+    def view(self, values: dict[str, Any]) -> dict[str, Any]:
+        if not self.opaque_quotes or self._drawing is None:
+            self._real_ids = {}
+            return values
+        screening = dict(values["screening"])
+        quotes = [dict(q) for q in screening["eligible_quotes"]]
+        task = self._drawing
+        rng = random.Random(f"{self.id_salt}:{task.task_id}")
+        ids: list[str] = []
+        while len(ids) < len(quotes):
+            new = "Q-" + "".join(rng.choice(_ID_ALPHABET) for _ in range(5))
+            if new not in ids:
+                ids.append(new)
+        self._real_ids = {new: q["quote_id"] for new, q in zip(ids, quotes, strict=True)}
+        shown = [dict(q, quote_id=new) for new, q in zip(ids, quotes, strict=True)]
+        answer = task.expected.choice_quote_id if task.expected is not None else None
+        right = [q for q in shown if self._real_ids[q["quote_id"]] == answer]
+        rest = [q for q in shown if q not in right]
+        rng.shuffle(rest)
+        position = rng.randrange(len(shown))
+        shown = rest[:position] + right + rest[position:]
+        if self.order == "reversed":
+            shown.reverse()
+        elif self.order == "reshuffled":
+            random.Random(f"{self.id_salt}:{task.task_id}:reshuffled").shuffle(shown)
+        screening["eligible_quotes"] = shown
+        screening["eligible_quote_ids"] = [q["quote_id"] for q in shown]
+        return {**values, "screening": screening}
+
     def reset_info(self, state: dict[str, Any]) -> dict[str, Any]:
-        return {"allowed_quote_ids": list(self._schema["properties"]["quote_id"]["enum"])}
+        info: dict[str, Any] = {
+            "allowed_quote_ids": list(self._schema["properties"]["quote_id"]["enum"])
+        }
+        if self._real_ids:
+            info["quotes_shown"] = state["screening"]["eligible_quotes"]
+        return info
+
+    def act(self, parsed: Any) -> Any:
+        if self._real_ids and isinstance(parsed, dict) and parsed.get("quote_id") in self._real_ids:
+            return {**parsed, "quote_id": self._real_ids[parsed["quote_id"]]}
+        return parsed
 
 
 def _as_text(messages: list[dict[str, Any]]) -> str:

@@ -95,11 +95,11 @@ class TrainingOutcome:
 
 
 def default_base_model() -> Path:
-    """The model the server serves by default (``FORGEYARD_SERVE_MODEL_PATH`` or the tiny one)."""
+    """The model the server serves by default (:func:`training.config.default_model_dir`)."""
     from forgeyard.settings import get_settings
+    from training.config import default_model_dir
 
-    settings = get_settings()
-    return Path(settings.serve_model_path or settings.tiny_model_dir)
+    return default_model_dir(get_settings())
 
 
 def closed_answers(schema: dict[str, Any]) -> list[str] | None:
@@ -347,6 +347,8 @@ def train_grpo(
     reward_fn: RewardCallable,
     output_dir: Path,
     on_step: Callable[[dict[str, Any]], None] | None = None,
+    tasks: Sequence[Any] | None = None,
+    env_options: dict[str, Any] | None = None,
 ) -> TrainingOutcome:
     """Train a LoRA adapter for ``config.node`` with GRPO.
 
@@ -355,6 +357,8 @@ def train_grpo(
     is written to ``output_dir/adapter`` (a temporary directory renamed into
     place, so it is complete or absent). ``on_step`` gets each logged step's
     metrics (see :class:`TrainingOutcome`) with ``total`` = ``config.max_steps``.
+    ``tasks`` replaces the generated pool (``config.task_pool``/``task_seed``);
+    ``env_options`` go to the environment (``ChooseEnv``'s ``opaque_quotes``, …).
 
     Raises:
         TrainingError: no environment for the node.
@@ -366,9 +370,12 @@ def train_grpo(
     checkpoints.mkdir(parents=True, exist_ok=True)
     use_vllm = torch.cuda.is_available() if config.use_vllm is None else config.use_vllm
 
-    env = gymnasium.make(
-        env_id, reward_fn=reward_fn, task_pool=config.task_pool, task_seed=config.task_seed
+    pool: dict[str, Any] = (
+        {"tasks": list(tasks)}
+        if tasks is not None
+        else {"task_pool": config.task_pool, "task_seed": config.task_seed}
     )
+    env = gymnasium.make(env_id, reward_fn=reward_fn, **pool, **(env_options or {}))
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -47,7 +47,7 @@ from forgeyard.settings import get_settings
 from rewards.errors import RewardModelNotFound
 from rewards.store import get_version
 from training import TrainingError, environment_id
-from training.config import GRPOJobConfig
+from training.config import GRPOJobConfig, default_model_dir
 from training.report import write_report
 from workflows.catalog import list_workflows
 
@@ -211,7 +211,7 @@ def resolve_base_model(base_model: str) -> Path:
         path = Path(base_model).expanduser()
         origin = "base_model"
     else:
-        path = settings.serve_model_path or settings.tiny_model_dir
+        path = default_model_dir(settings)
         origin = "the model server's model (FORGEYARD_SERVE_MODEL_PATH)"
     if not (path.is_dir() and (path / "config.json").is_file()):
         raise TrainingError(

@@ -1,6 +1,6 @@
 """The main job: the logistics booking workflow end to end, through the service.
 
-Starts what is missing (vLLM on the tiny model, Redis), the HTTP API and a
+Starts what is missing (vLLM on the pretrained base model, Redis), the HTTP API and a
 worker; submits a booking over HTTP as a tenant, approves it over HTTP when
 asked, prints the result and the recorded trace, and stops what it started.
 """

@@ -20,6 +20,7 @@ from rich.markup import escape  # noqa: E402
 from forgeyard.app.console import console, err_console  # noqa: E402
 from forgeyard.settings import get_settings  # noqa: E402
 from serving._errors import ServingError  # noqa: E402
+from serving.base import BASE_MODEL_DIR, build_base_model  # noqa: E402
 from serving.server import ModelServer  # noqa: E402
 from serving.tiny import build_tiny_model, read_manifest  # noqa: E402
 
@@ -72,6 +73,49 @@ def build_tiny(
     )
 
 
+@app.command("build-base")
+@_user_errors
+def build_base(
+    directory: Annotated[
+        Path | None,
+        typer.Argument(help="Where to write the model. Default: serving/base_model (checked in)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the corpus, weights and data order.")] = 0,
+    steps: Annotated[int | None, typer.Option(help="Pretraining steps (default 200).")] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace a directory that holds something else.")
+    ] = False,
+) -> None:
+    """Pretrain the base model on the generated domain corpus (tens of minutes on a CPU).
+
+    Returns at once when DIRECTORY already holds a build with the same
+    parameters, as the checked-in serving/base_model does for the defaults.
+    """
+    target = directory or BASE_MODEL_DIR
+
+    def progress(step: int, loss: float) -> None:
+        if step == 1 or step % 20 == 0:
+            console.print(f"  step {step}: loss {loss:.3f}")
+
+    from training.base_corpus import domain_documents
+
+    console.print(f"pretraining the base model into {escape(str(target))} (if not built yet)…")
+    build_base_model(
+        target,
+        seed=seed,
+        steps=steps,
+        overwrite=overwrite,
+        documents=domain_documents,
+        on_step=progress,
+    )
+    manifest = read_manifest(target) or {}
+    loss = manifest.get("pretraining", {}).get("final_loss_mean_last_50", "?")
+    console.print(
+        f"base model in [bold]{escape(str(target))}[/]: "
+        f"{manifest.get('parameters', 0):,} parameters, final loss {loss}"
+    )
+
+
 @app.command()
 @_user_errors
 def serve(
@@ -80,7 +124,7 @@ def serve(
         typer.Option(
             "--model",
             help="Model directory or name. Default: FORGEYARD_SERVE_MODEL_PATH, else the "
-            "tiny model (built first if missing).",
+            "pretrained base model (serving/base_model).",
         ),
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: serve_port).")] = None,
@@ -92,7 +136,7 @@ def serve(
     """Start vLLM's OpenAI-compatible server and keep it running until Ctrl-C."""
     settings = get_settings()
     if model is None and settings.serve_model_path is None:
-        model = str(_ensure_tiny_model(settings.tiny_model_dir))
+        model = str(_default_model(settings.tiny_model_dir))
     overrides: dict[str, Any] = {
         key: value
         for key, value in {"model": model, "port": port, "host": host, "name": name}.items()
@@ -127,6 +171,16 @@ def serve(
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _default_model(tiny_dir: Path) -> Path:
+    # The checked-in base model; a checkout without it falls back to the tiny one.
+    from serving.base import checked_in_base_model
+
+    try:
+        return checked_in_base_model()
+    except ServingError:
+        return _ensure_tiny_model(tiny_dir)
 
 
 def _ensure_tiny_model(directory: Path) -> Path:

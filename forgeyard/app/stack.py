@@ -116,11 +116,20 @@ def model_server() -> Iterator[ModelClient]:
         return
     model_path = settings.serve_model_path
     if model_path is None:
-        from serving.tiny import build_tiny_model
+        # The checked-in pretrained base model: it writes legible confirmations.
+        # A checkout without it falls back to the random-weight tiny model.
+        from serving._errors import ModelBuildError
+        from serving.base import checked_in_base_model
 
-        with console.status("building the tiny local model…"):
-            model_path = build_tiny_model(settings.tiny_model_dir)
-        console.print(f"tiny model ready in {model_path}")
+        try:
+            model_path = checked_in_base_model()
+            console.print(f"base model: {model_path}")
+        except ModelBuildError:
+            from serving.tiny import build_tiny_model
+
+            with console.status("building the tiny local model…"):
+                model_path = build_tiny_model(settings.tiny_model_dir)
+            console.print(f"tiny model ready in {model_path}")
     # The configured port when it is free (so other commands find the server
     # at FORGEYARD_MODEL_BASE_URL), any free one otherwise.
     port = settings.serve_port
