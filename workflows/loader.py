@@ -155,6 +155,9 @@ class _Checker(ProblemCollector):
         tool_problems = registry.import_modules(spec.tool_modules)
         for msg in tool_problems:
             self.add(("tool_modules",), msg)
+        # An installed package that fails to import breaks only the specs using it.
+        for msg in registry.import_installed():
+            self.warn(("tool_modules",), msg)
 
         successors: dict[str, list[str]] = {name: [] for name in known}
         outgoing: dict[str, int] = {name: 0 for name in spec.nodes}

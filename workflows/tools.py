@@ -23,6 +23,10 @@ validation error, not a silent wrong turn)::
 
 A pydantic model a tool returns is stored as its JSON (``model_dump``).
 
+Tool modules are imported from a spec's ``tool_modules`` and, for every spec,
+from the entry-point group ``forgeyard.tools`` of installed packages, so a
+pip-installed tool package needs no ``PYTHONPATH`` and no setting.
+
 Arguments come from the node's ``args`` mapping (expressions over state).  A
 tool that declares a keyword-only ``ctx`` parameter receives a
 :class:`ToolContext`.  Side-effecting tools always get one: its
@@ -34,6 +38,7 @@ tool that writes to Forgeyard's own database is exactly-once for free.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import inspect
 import typing
 from collections.abc import Callable, Mapping
@@ -124,6 +129,7 @@ class ToolRegistry:
 
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
+        self._installed: list[str] | None = None
 
     def register(self, t: Tool) -> None:
         existing = self._tools.get(t.name)
@@ -146,6 +152,25 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return sorted(self._tools)
 
+    def import_installed(self) -> list[str]:
+        """Import the tool modules installed packages name (entry-point group ``forgeyard.tools``).
+
+        Once per process: a package installed later is seen by the next process
+        (restart a long-running API or worker).  Returns one message per module
+        that failed.
+        """
+        if self._installed is None:
+            self._installed = []
+            for ep in sorted(
+                importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name
+            ):
+                module = ep.value.split(":", 1)[0].strip()
+                self._installed += [
+                    f"{msg} (entry point `{ep.name}` of {_distribution(ep)})"
+                    for msg in self.import_modules([module])
+                ]
+        return list(self._installed)
+
     @staticmethod
     def import_modules(modules: list[str]) -> list[str]:
         """Import tool modules; returns one message per module that failed."""
@@ -158,9 +183,18 @@ class ToolRegistry:
         return problems
 
 
+def _distribution(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"`{dist.name}`" if dist is not None else "an installed package"
+
+
 def _qualified(fn: Callable[..., Any]) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
+
+#: The entry-point group an installed tool package lists its tool modules under:
+#: ``[project.entry-points."forgeyard.tools"] claims = "claims_tools.tools"``.
+ENTRY_POINT_GROUP = "forgeyard.tools"
 
 registry = ToolRegistry()
 
