@@ -14,13 +14,14 @@ Errors::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import LiteralScalarString
 
 __all__ = [
     "ProblemCollector",
@@ -132,6 +133,18 @@ def line_within(source: str, line: int, needle: str) -> int:
     return line
 
 
+def value_at(doc: Any, path: Sequence[Any]) -> Any:
+    """The raw YAML value at ``path`` (None where the path leaves the document)."""
+    node = doc
+    for part in path:
+        in_mapping = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_mapping or in_list):
+            return None
+        node = node[part]
+    return node
+
+
 def dotted_path(path: Iterable[Any]) -> str:
     """``("nodes", "book", "args", 0)`` → ``nodes.book.args[0]``."""
     out = ""
@@ -177,14 +190,22 @@ class ProblemCollector:
         *,
         needle: str | None = None,
         line_path: Sequence[Any] | None = None,
+        value_line: int | None = None,
     ) -> None:
         """A problem at ``path``.
 
         Its line is that of ``line_path`` (a part inside the value, such as a
         schema's bad keyword) when given, refined to the first line holding
-        ``needle`` (text inside the value, such as a template's variable).
+        ``needle`` (text inside the value, such as a template's variable), or
+        to line ``value_line`` (1-based) of a literal block (``|``) value.
         """
-        self.problems.append(self._problem(path, message, needle, line_path))
+        problem = self._problem(path, message, needle, line_path)
+        if value_line is not None and problem.line is not None:
+            raw = value_at(self.doc, path)
+            if isinstance(raw, LiteralScalarString):
+                # A literal block's text starts on the line after its key.
+                problem = replace(problem, line=problem.line + value_line)
+        self.problems.append(problem)
 
     def warn(self, path: Sequence[Any], message: str, *, needle: str | None = None) -> None:
         """Something that does not stop the document being used, but may be a mistake."""

@@ -255,7 +255,8 @@ class _Checker(ProblemCollector):
             try:
                 names = expressions.template_names(tpl)
             except expressions.ExpressionError as exc:
-                self.add(tpl_path, str(exc))
+                at = re.search(r"\(line (\d+)\)", str(exc))
+                self.add(tpl_path, str(exc), value_line=int(at.group(1)) if at else None)
                 continue
             self._check_names(tpl_path, names, fields, spec, None)
             for key in sorted(set(re.findall(r"\bconfig\.(\w+)", tpl)) - set(spec.config)):

@@ -208,3 +208,11 @@ def test_a_bad_schema_keyword_is_reported_at_its_own_line(tmp_path):
     found = problems(tmp_path, text)
     (problem,) = [p for p in found if p.field == "state.triage"]
     assert problem.line == line_of(text, "urgent: {type: bool}")
+
+
+def test_a_template_syntax_error_is_reported_at_its_own_line(tmp_path):
+    text = CLAIM.replace("{% endfor %}", "{% endfor %}{{ policy. }}")
+    (problem,) = problems(tmp_path, text)
+    assert problem.field == "nodes.summarise.prompt"
+    assert "invalid template (line 4)" in problem.message
+    assert problem.line == line_of(text, "{{ policy. }}")
