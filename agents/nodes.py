@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -60,11 +61,21 @@ class NodeError(Exception):
     """A node try that failed; the message goes into the trace and the run's error."""
 
     def __init__(
-        self, message: str, *, retryable: bool = False, call: ModelCall | None = None
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        call: ModelCall | None = None,
+        input: Any = None,
+        detail: Any = None,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.call = call
+        # What the failed try was given (a tool's arguments) and what it left
+        # behind (the tool's own traceback): recorded on the step.
+        self.input = input
+        self.detail = detail
 
 
 class NodeTimeout(NodeError):
@@ -204,6 +215,8 @@ def make_node(
                 status=StepStatus.error,
                 error=str(exc),
                 call=exc.call,
+                input=exc.input,
+                output=exc.detail,
                 **record,  # type: ignore[arg-type]
             )
             raise
@@ -313,6 +326,15 @@ def _llm(
             call=exc.call,
         ) from None
     call.adapter = adapter
+    if schema is None and call.finish_reason == "length" and options.on_truncated == "fail":
+        # A structured answer cut short fails its schema already; a text one would
+        # pass as a sentence that stops mid-way.
+        raise NodeError(
+            f"node `{name}`: the answer was cut off at max_tokens ({options.max_tokens}); "
+            "raise `model.max_tokens` or set `model.on_truncated: flag`",
+            retryable=True,
+            call=call,
+        )
     return NodeResult(
         update={node.output.into: call.parsed},
         input={"schema": schema} if schema else None,
@@ -397,11 +419,41 @@ def _tool(
         if not node.side_effect:  # the ledger checks its own before committing
             ensure_json(node.tool, response)
     except ToolError as exc:
-        raise NodeError(f"node `{name}`: tool `{node.tool}` refused: {exc}") from None
+        raise NodeError(f"node `{name}`: tool `{node.tool}` refused: {exc}", input=args) from None
     except NotJSONError as exc:
-        raise NodeError(f"node `{name}`: {exc}") from None
+        raise NodeError(f"node `{name}`: {exc}", input=args) from None
+    except NodeTimeout as exc:
+        exc.input = args
+        raise
+    except (GraphInterrupt, LeaseLost, NodeError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the tool's own failure, kept with its frames
+        raise NodeError(
+            f"node `{name}` failed: {type(exc).__name__}: {exc}",
+            retryable=True,
+            input=args,
+            detail={"exception": type(exc).__name__, "traceback": _tool_traceback(exc, tool)},
+        ) from exc
     update = {node.into: response} if node.into else {}
     return NodeResult(update=update, input=args, output=response)
+
+
+def _tool_traceback(exc: BaseException, tool: Any) -> str:
+    """The traceback from the tool's own function down, without the runtime's frames above."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    code = getattr(tool.fn, "__code__", None)
+    start = next(
+        (
+            i
+            for i, frame in enumerate(frames)
+            if code is not None
+            and frame.filename == code.co_filename
+            and frame.name == code.co_name
+        ),
+        0,
+    )
+    lines = traceback.format_list(frames[start:])
+    return "".join(lines + traceback.format_exception_only(type(exc), exc)).rstrip()
 
 
 def _route(

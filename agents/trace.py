@@ -100,6 +100,11 @@ class StepRecorder:
             step.completion = call.text
             step.token_ids = jsonable(call.token_ids)
             step.usage = jsonable(call.usage) | {"tries": call.tries}
+            if call.finish_reason is not None:
+                step.usage["finish_reason"] = call.finish_reason
+            if call.finish_reason == "length":
+                # Cut off by max_tokens: the answer may be incomplete.
+                step.usage["truncated"] = True
             step.latency_ms = round(call.latency_ms, 3)
         # One transaction per step: the lease check, its sequence number, the row.
         with session_scope() as session:

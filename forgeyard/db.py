@@ -195,6 +195,25 @@ def upgrade(url: str | None = None, revision: str = "head") -> None:
     with schema_lock(url):
         command.upgrade(_alembic_config(url), revision)
         checkpoints.setup_tables(url)
+        if revision == "head":
+            _package_migrations(url)
+
+
+#: Installed packages (tool packages) bring their own tables through this
+#: entry-point group: ``[project.entry-points."forgeyard.migrations"]
+#: claims = "claims_tools.migrations:upgrade"``, a function ``upgrade(url)`` that
+#: ``forgeyard db upgrade`` calls after Forgeyard's own migrations, under the
+#: schema lock.  It must be idempotent (it runs on every upgrade): its own
+#: Alembic environment, or ``metadata.create_all``.
+MIGRATIONS_GROUP = "forgeyard.migrations"
+
+
+def _package_migrations(url: str) -> None:
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=MIGRATIONS_GROUP), key=lambda e: e.name):
+        hook = ep.load()
+        hook(url)
 
 
 def schema_problem(url: str | None = None) -> str | None:

@@ -14,13 +14,14 @@ Errors::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import LiteralScalarString
 
 __all__ = [
     "ProblemCollector",
@@ -28,6 +29,7 @@ __all__ = [
     "SpecProblem",
     "dotted_path",
     "line_of",
+    "line_within",
     "parse_mapping",
     "plain_data",
     "read_source",
@@ -110,6 +112,39 @@ def line_of(doc: Any, path: Sequence[Any]) -> int | None:
     return None if line is None else line + 1
 
 
+def line_within(source: str, line: int, needle: str) -> int:
+    """The line of the first ``needle`` in the block that starts at ``line`` (1-based).
+
+    A multi-line value (a prompt, a folded expression, a nested schema) starts
+    at its key's line; the problem is where the offending text is.  The block
+    is that line and the more-indented (or blank) lines after it; without the
+    needle in it, ``line`` stands.
+    """
+    lines = source.splitlines()
+    if not 0 < line <= len(lines):
+        return line
+    indent = len(lines[line - 1]) - len(lines[line - 1].lstrip())
+    for number in range(line, len(lines) + 1):
+        text = lines[number - 1]
+        if number > line and text.strip() and len(text) - len(text.lstrip()) <= indent:
+            break
+        if needle in text:
+            return number
+    return line
+
+
+def value_at(doc: Any, path: Sequence[Any]) -> Any:
+    """The raw YAML value at ``path`` (None where the path leaves the document)."""
+    node = doc
+    for part in path:
+        in_mapping = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_mapping or in_list):
+            return None
+        node = node[part]
+    return node
+
+
 def dotted_path(path: Iterable[Any]) -> str:
     """``("nodes", "book", "args", 0)`` → ``nodes.book.args[0]``."""
     out = ""
@@ -141,15 +176,52 @@ class ProblemCollector:
     #: What a union member is called in messages ("node", "grader").
     union_member: ClassVar[str] = "item"
 
-    def __init__(self, doc: dict[str, Any], filename: str) -> None:
+    def __init__(self, doc: dict[str, Any], filename: str, source: str | None = None) -> None:
         self.doc = doc
         self.filename = filename
+        self.source = source
         self.problems: list[SpecProblem] = []
+        self.warnings: list[SpecProblem] = []
 
-    def add(self, path: Sequence[Any], message: str) -> None:
-        self.problems.append(
-            SpecProblem(self.filename, line_of(self.doc, path), dotted_path(path), message)
-        )
+    def add(
+        self,
+        path: Sequence[Any],
+        message: str,
+        *,
+        needle: str | None = None,
+        line_path: Sequence[Any] | None = None,
+        value_line: int | None = None,
+    ) -> None:
+        """A problem at ``path``.
+
+        Its line is that of ``line_path`` (a part inside the value, such as a
+        schema's bad keyword) when given, refined to the first line holding
+        ``needle`` (text inside the value, such as a template's variable), or
+        to line ``value_line`` (1-based) of a literal block (``|``) value.
+        """
+        problem = self._problem(path, message, needle, line_path)
+        if value_line is not None and problem.line is not None:
+            raw = value_at(self.doc, path)
+            if isinstance(raw, LiteralScalarString):
+                # A literal block's text starts on the line after its key.
+                problem = replace(problem, line=problem.line + value_line)
+        self.problems.append(problem)
+
+    def warn(self, path: Sequence[Any], message: str, *, needle: str | None = None) -> None:
+        """Something that does not stop the document being used, but may be a mistake."""
+        self.warnings.append(self._problem(path, message, needle))
+
+    def _problem(
+        self,
+        path: Sequence[Any],
+        message: str,
+        needle: str | None,
+        line_path: Sequence[Any] | None = None,
+    ) -> SpecProblem:
+        line = line_of(self.doc, line_path if line_path is not None else path)
+        if needle and line is not None and self.source is not None:
+            line = line_within(self.source, line, needle)
+        return SpecProblem(self.filename, line, dotted_path(path), message)
 
     def add_pydantic(self, exc: ValidationError, prefix: tuple[Any, ...] = ()) -> None:
         """Each of pydantic's errors as a problem at its field, in the author's words."""

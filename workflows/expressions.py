@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
+import jinja2.nodes
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 from simpleeval import EvalWithCompoundTypes, FeatureNotAvailable, InvalidExpression
@@ -27,6 +28,7 @@ __all__ = [
     "ExpressionError",
     "evaluate",
     "expression_names",
+    "parse_template",
     "render",
     "template_names",
 ]
@@ -157,6 +159,14 @@ def template_names(source: str) -> set[str]:
     """Variables a template reads from its context."""
     try:
         return set(meta.find_undeclared_variables(_env.parse(source)))
+    except jinja2.TemplateSyntaxError as exc:
+        raise ExpressionError(f"invalid template (line {exc.lineno}): {exc.message}") from None
+
+
+def parse_template(source: str) -> jinja2.nodes.Template:
+    """A template's syntax tree (for checks that walk it)."""
+    try:
+        return _env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         raise ExpressionError(f"invalid template (line {exc.lineno}): {exc.message}") from None
 

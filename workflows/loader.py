@@ -23,11 +23,12 @@ from pydantic import TypeAdapter, ValidationError
 from forgeyard.yaml_problems import (
     ProblemCollector,
     ProblemsError,
+    SpecProblem,
     parse_mapping,
     plain_data,
     read_source,
 )
-from workflows import expressions
+from workflows import expressions, paths
 from workflows.spec import (
     READABLE_BUILTINS,
     RESERVED_STATE_FIELDS,
@@ -57,12 +58,17 @@ class SpecError(ProblemsError):
 
 @dataclass(frozen=True)
 class LoadedSpec:
-    """A validated spec with the exact source it came from and its content hash."""
+    """A validated spec with the exact source it came from and its content hash.
+
+    ``warnings`` are what the loader could not check (paths below a state field
+    whose shape nothing declares); they do not stop the spec being used.
+    """
 
     spec: WorkflowSpec
     source: str
     hash: str
     path: str | None = None
+    warnings: tuple[SpecProblem, ...] = ()
 
 
 def spec_hash(spec: WorkflowSpec) -> str:
@@ -79,11 +85,14 @@ def load_spec(path: str | Path) -> LoadedSpec:
 def load_spec_text(source: str, *, filename: str = "<spec>") -> LoadedSpec:
     """Validate spec YAML text; raises :class:`SpecError` listing every problem."""
     doc = parse_mapping(source, filename, SpecError, "name, version, nodes, …")
-    checker = _Checker(doc, filename)
+    checker = _Checker(doc, filename, source)
     spec = checker.check()
     checker.raise_if_any(SpecError)
     assert spec is not None
-    return LoadedSpec(spec=spec, source=source, hash=spec_hash(spec), path=filename)
+    warnings = tuple(sorted(checker.warnings, key=lambda p: (p.line or 0, p.field)))
+    return LoadedSpec(
+        spec=spec, source=source, hash=spec_hash(spec), path=filename, warnings=warnings
+    )
 
 
 class _Checker(ProblemCollector):
@@ -146,6 +155,9 @@ class _Checker(ProblemCollector):
         tool_problems = registry.import_modules(spec.tool_modules)
         for msg in tool_problems:
             self.add(("tool_modules",), msg)
+        # An installed package that fails to import breaks only the specs using it.
+        for msg in registry.import_installed():
+            self.warn(("tool_modules",), msg)
 
         successors: dict[str, list[str]] = {name: [] for name in known}
         outgoing: dict[str, int] = {name: 0 for name in spec.nodes}
@@ -178,6 +190,8 @@ class _Checker(ProblemCollector):
                 else:
                     successors[name].append(target)
             self._check_node(spec, name, node, fields, tool_problems=bool(tool_problems))
+
+        self._check_paths(spec)
 
         if spec.start in known:
             self._check_reachability(spec, successors, known, broken)
@@ -241,7 +255,8 @@ class _Checker(ProblemCollector):
             try:
                 names = expressions.template_names(tpl)
             except expressions.ExpressionError as exc:
-                self.add(tpl_path, str(exc))
+                at = re.search(r"\(line (\d+)\)", str(exc))
+                self.add(tpl_path, str(exc), value_line=int(at.group(1)) if at else None)
                 continue
             self._check_names(tpl_path, names, fields, spec, None)
             for key in sorted(set(re.findall(r"\bconfig\.(\w+)", tpl)) - set(spec.config)):
@@ -259,10 +274,37 @@ class _Checker(ProblemCollector):
             self.add(
                 path,
                 f"`{missing}` is not in state; available: {_list(sorted(fields))}",
+                needle=missing,
             )
         if expr is not None and "config" in names:
             for key in sorted(_config_keys(expr) - set(spec.config)):
-                self.add(path, f"`config.{key}` is not declared under `config:`")
+                self.add(path, f"`config.{key}` is not declared under `config:`", needle=f".{key}")
+
+    # -- paths into declared shapes ------------------------------------------
+    def _check_paths(self, spec: WorkflowSpec) -> None:
+        """Every ``a.b.c`` path read against the shapes the spec and its tools declare."""
+        env, unknown = _shapes(spec)
+        warned: set[str] = set()
+        for path, text, is_template in _readers(spec):
+            try:
+                if is_template:
+                    found = paths.template_problems(expressions.parse_template(text), env)
+                else:
+                    found = paths.expression_problems(text, env)
+            except expressions.ExpressionError:
+                continue  # reported by the name check
+            for problem in found:
+                self.add(path, problem.message, needle=problem.text)
+            for name, why in unknown.items():
+                match = re.search(rf"(?<![\w.]){name}\s*(\.\w+|\[)", text)
+                if name not in warned and match:
+                    warned.add(name)
+                    self.warn(
+                        path,
+                        f"`{name}{match.group(1)}` is not checked: {why} (declare it to have "
+                        "its paths checked, see docs/workflow-spec.md#typed-state)",
+                        needle=match.group(0),
+                    )
 
     def _check_tool(self, path: tuple[Any, ...], node: ToolNode, tool_problems: bool) -> None:
         if node.tool not in registry:
@@ -297,7 +339,12 @@ class _Checker(ProblemCollector):
             jsonschema.Draft202012Validator.check_schema(schema)
         except jsonschema.SchemaError as exc:
             where = "/".join(str(p) for p in exc.path)
-            self.add(path, f"invalid JSON Schema{f' at {where}' if where else ''}: {exc.message}")
+            # At the offending keyword's own line, not the schema's first.
+            self.add(
+                path,
+                f"invalid JSON Schema{f' at {where}' if where else ''}: {exc.message}",
+                line_path=path + tuple(exc.path),
+            )
             return
         if must_be_object and schema.get("type") != "object":
             self.add(path, "the input schema must have `type: object`")
@@ -331,6 +378,88 @@ class _Checker(ProblemCollector):
                     ("nodes", name),
                     "no path from here to an end node (a cycle with no exit?)",
                 )
+
+
+# What an approval node writes into its `into` field.
+APPROVAL_DECISION = {
+    "type": "object",
+    "properties": {
+        "approved": {"type": "boolean"},
+        "required": {"type": "boolean"},
+        "by": {"type": ["string", "null"]},
+        "comment": {"type": ["string", "null"]},
+    },
+}
+
+
+def _shapes(spec: WorkflowSpec) -> tuple[dict[str, paths.Shape], dict[str, str]]:
+    """The shape of every readable name, and why each unknown one is unknown.
+
+    A state field's own schema wins when it says something about keys (it has
+    ``properties``, or is a string); a bare ``type: object`` takes the shapes
+    of the nodes that write it, unknown if any of them declares none.
+    """
+    env: dict[str, paths.Shape] = {"input": paths.shape_of(spec.input)}
+    writers: dict[str, list[tuple[paths.Shape, str]]] = {}
+    for name, node in spec.nodes.items():
+        if isinstance(node, LLMNode):
+            schema = node.output.json_schema
+            shape = paths.shape_of(
+                resolve_output_schema(schema, None) if schema is not None else {"type": "string"}
+            )
+            writers.setdefault(node.output.into, []).append(
+                (shape, f"llm node `{name}`'s output schema lists no properties")
+            )
+        elif isinstance(node, ToolNode) and node.into:
+            result = registry.get(node.tool).result_schema if node.tool in registry else None
+            writers.setdefault(node.into, []).append(
+                (paths.shape_of(result), f"tool `{node.tool}` declares no result type")
+            )
+        elif isinstance(node, ApprovalNode):
+            writers.setdefault(node.into, []).append((paths.shape_of(APPROVAL_DECISION), ""))
+    unknown: dict[str, str] = {}
+    for field_name, schema in spec.state.items():
+        declared = paths.shape_of(schema)
+        if declared is not None:
+            env[field_name] = declared
+            continue
+        written = writers.get(field_name, [])
+        if written and all(shape is not None for shape, _ in written):
+            env[field_name] = tuple(r for shape, _ in written for r in shape or ())
+        else:
+            env[field_name] = None
+            reasons = sorted({why for shape, why in written if shape is None})
+            unknown[field_name] = "; ".join(reasons) or (
+                f"state field `{field_name}` declares no properties"
+            )
+    return env, unknown
+
+
+def _readers(spec: WorkflowSpec) -> list[tuple[tuple[Any, ...], str, bool]]:
+    """``(path, text, is_template)`` of every expression and template in the spec."""
+    out: list[tuple[tuple[Any, ...], str, bool]] = []
+    for name, node in spec.nodes.items():
+        path: tuple[Any, ...] = ("nodes", name)
+        if isinstance(node, LLMNode):
+            out.append((path + ("prompt",), node.prompt, True))
+            if node.system:
+                out.append((path + ("system",), node.system, True))
+            if node.output.json_schema is not None:
+                for sub, expr in enum_from_expressions(node.output.json_schema):
+                    if isinstance(expr, str):
+                        out.append((path + ("output", "schema") + sub, expr, False))
+        elif isinstance(node, ToolNode):
+            out += [(path + ("args", arg), expr, False) for arg, expr in node.args.items()]
+        elif isinstance(node, RouteNode):
+            out += [
+                (path + ("routes", i, "when"), r.when, False) for i, r in enumerate(node.routes)
+            ]
+        elif isinstance(node, ApprovalNode):
+            out.append((path + ("when",), node.when, False))
+            out.append((path + ("message",), node.message, True))
+        elif isinstance(node, EndNode):
+            out += [(path + ("output", key), expr, False) for key, expr in node.output.items()]
+    return out
 
 
 def _targets(node: Any) -> list[tuple[tuple[Any, ...], str]]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 __all__ = [
     "ApprovalNode",
@@ -88,6 +88,20 @@ class ModelOptions(_Strict):
     model: str | None = Field(
         None, description="Model name; default: the configured server model (or adapter)."
     )
+    on_truncated: Literal["flag", "fail"] = Field(
+        "flag",
+        description="A text answer cut off by `max_tokens`: `flag` keeps it and marks the "
+        "step (`usage.truncated`); `fail` fails the try (retried like a bad answer).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_new_defaults(self, handler: Any) -> Any:
+        # Options added after specs were pinned by hash are left out of the dump
+        # while at their default, so an existing spec keeps its content hash.
+        data = handler(self)
+        if isinstance(data, dict) and data.get("on_truncated") == "flag":
+            data.pop("on_truncated")
+        return data
 
 
 class LLMOutput(_Strict):

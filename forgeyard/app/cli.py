@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -356,8 +357,78 @@ def workflows_validate(
                 f"[green]✓[/] {path}: workflow `{loaded.spec.name}` v{loaded.spec.version}, "
                 f"{len(loaded.spec.nodes)} nodes, hash {loaded.hash[:12]}"
             )
+            for warning in loaded.warnings:
+                err_console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+@workflows_app.command("test")
+def workflows_test(
+    file: Annotated[Path, typer.Argument(help="Spec file (YAML); its cases beside it.")],
+    cases_file: Annotated[
+        Path | None,
+        typer.Option("--cases", help="Cases file; default: <spec stem>.cases.yaml beside it."),
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--case", "-k", help="Run only this case (repeatable).")
+    ] = None,
+) -> None:
+    """Run a spec's cases with canned model answers: no model server, a throw-away database."""
+    import tempfile
+
+    from workflows.cases import CasesError, cases_path, load_cases
+    from workflows.loader import SpecError, load_spec
+
+    try:
+        loaded = load_spec(file)
+        cases = load_cases(cases_file or cases_path(file), loaded.spec)
+    except (SpecError, CasesError) as exc:
+        err_console.print(f"[red]✗[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if only:
+        unknown = sorted(set(only) - {c.name for c in cases})
+        if unknown:
+            err_console.print(f"[red]✗[/] no case named {', '.join(unknown)}")
+            raise typer.Exit(1)
+        cases = [c for c in cases if c.name in only]
+    with tempfile.TemporaryDirectory(prefix="forgeyard-cases-") as tmp:
+        failed = _run_cases(loaded, cases, Path(tmp))
+    console.print(f"{len(cases) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _run_cases(loaded: Any, cases: list[Any], tmp: Path) -> int:
+    from agents.cases import run_case
+    from forgeyard import db
+    from forgeyard.settings import get_settings
+
+    # A throw-away database and data directory: the cases' effects (bookings,
+    # filings) never reach the operator's.  This command owns its process, so
+    # it points the settings there rather than threading a URL through.
+    url = f"sqlite:///{tmp / 'cases.db'}"
+    os.environ["DATABASE_URL"] = url
+    os.environ["FORGEYARD_DATA_DIR"] = str(tmp)
+    get_settings.cache_clear()
+    db.get_engine.cache_clear()
+    db.upgrade(url)
+    failed = 0
+    try:
+        for case in cases:
+            result = run_case(loaded, case)
+            if result.passed:
+                console.print(f"[green]✓[/] {case.name}: ended at `{result.end}`", highlight=False)
+                continue
+            failed += 1
+            err_console.print(f"[red]✗[/] case `{case.name}`:", highlight=False)
+            for failure in result.failures:
+                err_console.print(f"    {failure}", highlight=False)
+    finally:
+        db.get_engine().dispose()
+        db.get_engine.cache_clear()
+        get_settings.cache_clear()
+    return failed
 
 
 # -- run ----------------------------------------------------------------------

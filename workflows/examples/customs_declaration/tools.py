@@ -25,6 +25,8 @@ from typing import Any
 
 from workflows.tools import ToolContext, ToolError, tool
 
+from .results import Classification, Duties, Filing, Pending, Screening, Validation
+
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CENT = Decimal("0.01")
 EORI_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{1,15}$")
@@ -84,7 +86,7 @@ def _text(value: Any) -> str | None:
 # --------------------------------------------------------------- validation
 
 
-@tool("customs.validate_declaration")
+@tool("customs.validate_declaration", returns=Validation)
 def validate_declaration(declaration: dict[str, Any] | None) -> dict[str, Any]:
     """Check a declaration: normalised, or the problems and questions for the importer."""
     decl = declaration if isinstance(declaration, dict) else {}
@@ -271,7 +273,7 @@ def _codes(classified: Any) -> dict[int, str]:
     return out
 
 
-@tool("customs.next_to_classify")
+@tool("customs.next_to_classify", returns=Pending)
 def next_to_classify(
     declaration: dict[str, Any], classified: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
@@ -291,7 +293,7 @@ def next_to_classify(
     return {"done": True, "line": None, "description": None, "candidates": [], "options": []}
 
 
-@tool("customs.record_classification")
+@tool("customs.record_classification", returns=Classification)
 def record_classification(
     classified: list[dict[str, Any]] | None, line: int, hs_code: str, candidates: list[str]
 ) -> dict[str, Any]:
@@ -321,7 +323,7 @@ def classified_lines(declaration: dict[str, Any], classified: Any) -> list[dict[
 # ---------------------------------------------------------------- screening
 
 
-@tool("customs.screen")
+@tool("customs.screen", returns=Screening)
 def screen(declaration: dict[str, Any], classified: list[dict[str, Any]] | None) -> dict[str, Any]:
     """Embargoed origins and licence-controlled goods: cleared, or the issues refusing entry."""
     r = rules()
@@ -367,7 +369,7 @@ def _preference(origin: str, hs_code: str, proof: bool) -> dict[str, Any] | None
     return None
 
 
-@tool("customs.compute_duties")
+@tool("customs.compute_duties", returns=Duties)
 def compute_duties(
     declaration: dict[str, Any], classified: list[dict[str, Any]] | None
 ) -> dict[str, Any]:
@@ -452,7 +454,7 @@ def read_filings(filings_dir: str | os.PathLike[str] | None = None) -> list[dict
         return [json.loads(line) for line in fh if line.strip()]
 
 
-@tool("customs.file_declaration", side_effect=True)
+@tool("customs.file_declaration", side_effect=True, returns=Filing)
 def file_declaration(
     declaration: dict[str, Any],
     duties: dict[str, Any],

@@ -23,6 +23,7 @@ from ._quote import quotes_for
 from ._screen import screen_request
 from ._validate import normalize_request
 from .models import Booking
+from .results import Booked, Quotes, Screening, Validation
 
 __all__ = ["book", "booking_reference", "quote", "screen", "validate_request"]
 
@@ -55,7 +56,7 @@ def _as_request(request: Any, tool_name: str) -> dict[str, Any]:
     return normalized
 
 
-@tool("logistics.validate_request")
+@tool("logistics.validate_request", returns=Validation)
 def validate_request(request: dict, source_text: str | None = None) -> dict:
     """Check a booking request and normalize it, or list what to ask the shipper.
 
@@ -96,7 +97,7 @@ def validate_request(request: dict, source_text: str | None = None) -> dict:
     }
 
 
-@tool("logistics.quote")
+@tool("logistics.quote", returns=Quotes)
 def quote(request: dict) -> dict:
     """Quote the next three weekly sailings of every carrier serving the lane.
 
@@ -111,7 +112,7 @@ def quote(request: dict) -> dict:
     return {"quotes": quotes, "count": len(quotes)}
 
 
-@tool("logistics.screen")
+@tool("logistics.screen", returns=Screening)
 def screen(request: dict, quotes: list) -> dict:
     """Compliance screening of the shipment and of each quote.
 
@@ -181,7 +182,7 @@ def _booking_view(row: Booking) -> dict[str, Any]:
     }
 
 
-@tool("logistics.book", side_effect=True)
+@tool("logistics.book", side_effect=True, returns=Booked)
 def book(request: dict, quote: dict, *, ctx: ToolContext) -> dict:
     """Book the chosen quote: write one booking, or return the one this call already made.
 
