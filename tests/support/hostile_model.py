@@ -61,6 +61,9 @@ class HostileModel:
         self.script: dict[str, list[Candidate]] = {}
         # Every request received: (node, the body as sent), for the test to inspect.
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        # Seconds each answer waits before it is sent, by node (a slow model, so a
+        # test can act on a worker while it waits inside a model call).
+        self.delays: dict[str, float] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -121,6 +124,9 @@ def _handler(model: HostileModel) -> type[BaseHTTPRequestHandler]:
             except LookupError as exc:  # a test's script is wrong: say so, loudly
                 self._send(400, {"error": {"message": str(exc)}})
                 return
+            delay = model.delays.get(node_of(body["messages"]), 0.0)
+            if delay:
+                time.sleep(delay)
             self._send(
                 200,
                 {
