@@ -189,6 +189,7 @@ class ChaosReport:
     outage_seconds: float = 0.0
     outage_503s: int = 0
     api_kills: int = 0
+    top_ups: int = 0  # runs added after the main batch, so the killer had busy workers
     bookings_per_run: Counter[int] = field(default_factory=Counter)  # bookings -> runs
     booked_without_booking: list[str] = field(default_factory=list)
     booking_without_booked: list[str] = field(default_factory=list)
@@ -232,6 +233,8 @@ class ChaosReport:
             found.append(f"{t.resets} connection resets while the API was up")
         if t.timeouts:
             found.append(f"{t.timeouts} requests timed out while the API was up")
+        if self.webhooks_per_run[0]:
+            found.append(f"{self.webhooks_per_run[0]} finished run(s) never announced (webhook)")
         for round_ in self.freezes:
             found += round_.problems
         return found
@@ -245,7 +248,7 @@ class ChaosReport:
         finished = sum(self.statuses[s] for s in FINISHED)
         return [
             f"runs submitted {self.submitted} (main batch {p.runs}, API-kill burst {p.burst}, "
-            f"frozen-worker rounds {len(self.freezes)})",
+            f"frozen-worker rounds {len(self.freezes)}, top-ups for the killer {self.top_ups})",
             f"  succeeded {self.statuses['succeeded']}, failed {len(self.failed)}, "
             f"stuck {len(self.stuck)}, lost {len(self.lost)} (finished {finished})",
             f"kills {self.total_kills} (pool process {self.kills['pool']}, whole worker "
@@ -294,13 +297,17 @@ class PrivatePostgres:
             check=True,
             capture_output=True,
         )
-        Path(f"/etc/postgresql/{PG_VERSION}/{self.name}/pg_hba.conf").write_text(
-            "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
-        )
-        self.start()
         self.database = "forgeyard"
-        with psycopg.connect(self.admin_url, autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{self.database}"')
+        try:
+            Path(f"/etc/postgresql/{PG_VERSION}/{self.name}/pg_hba.conf").write_text(
+                "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n"
+            )
+            self.start()
+            with psycopg.connect(self.admin_url, autocommit=True) as c:
+                c.execute(f'CREATE DATABASE "{self.database}"')
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def admin_url(self) -> str:
@@ -647,7 +654,7 @@ class Ledger:
             "ORDER BY s.seq DESC LIMIT 1) FROM runs r WHERE r.status = 'running' "
             "AND r.lease_owner IS NOT NULL"
         )
-        return [(r, int(owner.split(":")[1]), node or "(start)") for r, owner, node in rows]
+        return [(r, int(owner.split(":")[1]), node or "(no step yet)") for r, owner, node in rows]
 
     def statuses(self, ids: list[str]) -> dict[str, tuple[str, Any, str | None]]:
         rows = self.rows("SELECT id, status, output, error FROM runs WHERE id = ANY(%s)", ids)
@@ -955,13 +962,23 @@ class Chaos:
             self.api_burst(burst)
         self.say(f"{len(self.accepted)} runs accepted; waiting for the kills and the runs")
         deadline = time.monotonic() + plan.settle_seconds
+        extra = iter(_tasks(plan.runs, plan.seed + 1))
         while time.monotonic() < deadline:
-            kills_done = self.report.total_kills >= plan.kills
-            if kills_done and not self._unfinished():
-                break
-            if not kills_done and not self._unfinished():
-                self.say(f"every run finished after {self.report.total_kills} kills")
-                break
+            unfinished = self._unfinished()
+            if self.report.total_kills >= plan.kills:
+                if not unfinished:
+                    break
+            elif len(unfinished) < 2:
+                # The killer needs busy workers: top the batch up until it has its kills.
+                task = next(extra, None)
+                if task is None:
+                    self.say(f"no more runs to top up with after {self.report.total_kills} kills")
+                    break
+                key = f"extra-{self.report.top_ups}"
+                self.report.top_ups += 1
+                run_id = self.client.submit(task["input"], key, webhook_url=self.hooks.url)
+                with self.lock:
+                    self.accepted[key] = run_id
             time.sleep(1.0)
         self.stop_event.set()
         for thread in self.threads:
