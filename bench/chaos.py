@@ -2,6 +2,7 @@
 
     python bench/chaos.py [--runs 200] [--kills 200] [--burst 50] [--outage 30]
                           [--freezes 2] [--workers 3] [--concurrency 2] [--seed 0]
+                          [--whole-worker-share 0.2] [--workdir DIR]
 
 Starts a site of its own — a private PostgreSQL cluster on a port of its own,
 a private Redis, the API (uvicorn), Celery workers (prefork) and beat, a
@@ -48,6 +49,9 @@ def main() -> int:
     parser.add_argument("--freezes", type=int, default=2, help="Frozen-worker rounds.")
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=2, help="Pool processes per worker.")
+    parser.add_argument(
+        "--whole-worker-share", type=float, default=0.2, help="Kills that take a whole worker."
+    )
     parser.add_argument("--model-delay", type=float, default=0.3)
     parser.add_argument("--submit-gap", type=float, default=0.5)
     parser.add_argument("--settle", type=float, default=900.0, help="Bound for runs to finish.")
@@ -62,6 +66,7 @@ def main() -> int:
         outage_seconds=args.outage,
         workers=args.workers,
         concurrency=args.concurrency,
+        whole_worker_share=args.whole_worker_share,
         model_delay=args.model_delay,
         submit_gap=args.submit_gap,
         settle_seconds=args.settle,
