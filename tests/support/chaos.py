@@ -495,11 +495,13 @@ class Proc:
 
 
 def _parent_of(pid: int) -> int | None:
+    """The parent of a live process; None for no process or a dead one not yet reaped."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
+    state, parent = stat.rsplit(")", 1)[1].split()[:2]
+    return None if state in ("Z", "X") else int(parent)
 
 
 class Site:
@@ -551,7 +553,11 @@ class Site:
     def worker_of(self, pid: int) -> Proc | None:
         """The site's worker that ``pid`` is (or whose pool process it is); None if not ours."""
         for worker in self.workers:
-            if worker.alive() and (pid == worker.pid or _parent_of(pid) == worker.pid):
+            if (
+                worker.alive()
+                and _parent_of(pid) is not None
+                and (pid == worker.pid or _parent_of(pid) == worker.pid)
+            ):
                 return worker
         return None
 
@@ -676,6 +682,7 @@ class Chaos:
         self.kills_wanted = threading.Event()
         self.outage = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.killed: set[int] = set()  # pids already sent SIGKILL
 
     # -- set-up ------------------------------------------------------------------
     def start(self, stack: contextlib.ExitStack) -> None:
@@ -805,12 +812,18 @@ class Chaos:
                 busy = self.ledger.busy()
             except psycopg.Error:
                 continue
-            victims = [(r, pid, node, self.site.worker_of(pid)) for r, pid, node in busy]
+            # A killed holder keeps its run's lease until it expires: never count it twice.
+            victims = [
+                (r, pid, node, self.site.worker_of(pid))
+                for r, pid, node in busy
+                if pid not in self.killed
+            ]
             victims = [v for v in victims if v[3] is not None]
             if not victims:
                 continue
             run_id, pid, node, worker = self.rng.choice(victims)
             assert worker is not None
+            self.killed.add(pid)
             if self.rng.random() < self.plan.whole_worker_share:
                 worker.kill9()
                 self.site.retire(worker)
