@@ -21,6 +21,7 @@ the server needs no knowledge of the engine::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -147,11 +148,13 @@ def _handler(model: HostileModel) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            # The caller may be gone (a worker killed mid-call by the chaos suite).
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
             pass
