@@ -65,6 +65,7 @@ PG_VERSION = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
 WORKFLOW = "logistics_booking"
 NO_APPROVAL = {"approval_threshold_usd": 10**9}
 FINISHED = ("succeeded", "failed", "cancelled")
+NO_STEP = "(no step yet)"
 
 # Short leases and a fast sweeper, so a dead or frozen worker is noticed in seconds.
 FAST_ENV = {
@@ -660,7 +661,7 @@ class Ledger:
             "ORDER BY s.seq DESC LIMIT 1) FROM runs r WHERE r.status = 'running' "
             "AND r.lease_owner IS NOT NULL"
         )
-        return [(r, int(owner.split(":")[1]), node or "(no step yet)") for r, owner, node in rows]
+        return [(r, int(owner.split(":")[1]), node or NO_STEP) for r, owner, node in rows]
 
     def statuses(self, ids: list[str]) -> dict[str, tuple[str, Any, str | None]]:
         rows = self.rows("SELECT id, status, output, error FROM runs WHERE id = ANY(%s)", ids)
@@ -819,6 +820,11 @@ class Chaos:
                 if pid not in self.killed
             ]
             victims = [v for v in victims if v[3] is not None]
+            # Under load a run spends long before its first step (spec, graph, checkpointer):
+            # prefer runs already under way, so kills land between and inside nodes too.
+            under_way = [v for v in victims if v[2] != NO_STEP]
+            if under_way and self.rng.random() < 0.75:
+                victims = under_way
             if not victims:
                 continue
             run_id, pid, node, worker = self.rng.choice(victims)
