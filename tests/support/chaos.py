@@ -680,7 +680,6 @@ class Chaos:
         self.accepted: dict[str, str] = {}  # idempotency key -> run id
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
-        self.kills_wanted = threading.Event()
         self.outage = threading.Event()
         self.threads: list[threading.Thread] = []
         self.killed: set[int] = set()  # pids already sent SIGKILL
