@@ -321,6 +321,9 @@ def _mark_abandoned(
     # (or about to start) the node after the last checkpoint.  Its own writes
     # are fenced off, so the trace shows its try once, here.
     node = snapshot.next[0] if snapshot.next else loaded.spec.start
+    if node not in loaded.spec.nodes:
+        # LangGraph's own `__start__`: only the input was checkpointed, no node ran.
+        node = loaded.spec.start
     visit = (snapshot.values or {}).get(VISITS, {}).get(node, 0)
     error = (
         f"worker {fence.previous_owner} lost the run's lease (epoch {fence.epoch - 1}) "

@@ -10,6 +10,7 @@ node again.  Here the death is made exact: ``on_step`` raises a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -53,6 +54,14 @@ def _spec() -> str:
     )
 
 
+def _expire(run_id: str) -> None:
+    with session_scope() as session:
+        run = session.get(Run, run_id)
+        assert run is not None
+        run.lease_expires_at = utcnow() - timedelta(seconds=1)
+        session.add(run)
+
+
 def _die_after(node: str):  # type: ignore[no-untyped-def]
     def on_step(step: Step) -> None:
         if step.node == node and step.status.value == "ok":
@@ -71,11 +80,7 @@ def test_the_unsaved_try_is_marked_abandoned_and_the_node_runs_again(any_db, nod
     recorded = [(s.node, s.status.value) for s in load_trace(run_id)]
     assert recorded[-1] == (node, "ok")  # recorded, but its checkpoint never written
 
-    with session_scope() as session:  # the lease runs out; another worker takes the run
-        run = session.get(Run, run_id)
-        assert run is not None
-        run.lease_expires_at = utcnow() - timedelta(seconds=1)
-        session.add(run)
+    _expire(run_id)  # the lease runs out; another worker takes the run
     second = leases.acquire(Run, run_id, "second-worker")
     assert second is not None and second.previous_owner == "first-worker"
     done = execute_run(run_id, fence=second)
@@ -95,3 +100,37 @@ def test_the_unsaved_try_is_marked_abandoned_and_the_node_runs_again(any_db, nod
     assert "first-worker lost the run's lease (epoch 1)" in (abandoned.error or "")
     assert "not checkpointed" in (abandoned.error or "")
     assert abandoned.output is not None  # what the dead worker computed stays visible
+
+
+@dataclass(frozen=True)
+class _DiesAtSecondCheckpointWrite(leases.Lease):
+    """A holder whose process dies once its run's input is checkpointed: no later write lands."""
+
+    def check(self) -> None:  # called before each checkpoint write
+        _writes[self.row_id] = _writes.get(self.row_id, 0) + 1
+        if _writes[self.row_id] >= 2:
+            raise Killed
+        super().check()
+
+
+_writes: dict[str, int] = {}
+
+
+def test_a_worker_killed_before_the_first_node_is_taken_over(any_db):
+    # LangGraph's first checkpoint holds only the input (its next task is its own
+    # `__start__`, no spec node): the taker marks the spec's start node abandoned.
+    run_id = start_run(load_spec_text(_spec()), {"a": 1}).id
+    first = leases.acquire(Run, run_id, "first-worker")
+    assert first is not None
+    dying = _DiesAtSecondCheckpointWrite(Run, run_id, "first-worker", first.epoch)
+    with pytest.raises(Killed):
+        execute_run(run_id, fence=dying)
+    _expire(run_id)
+    second = leases.acquire(Run, run_id, "second-worker")
+    assert second is not None and second.previous_owner == "first-worker"
+
+    done = execute_run(run_id, fence=second)
+
+    assert done.status == RunStatus.succeeded, done.error
+    steps = [(s.node, s.status.value) for s in load_trace(run_id)]
+    assert steps == [("one", "abandoned"), ("one", "ok"), ("two", "ok"), ("done", "ok")]
