@@ -30,7 +30,7 @@ from agents.effects import EffectsLedger, cancelled_output
 from agents.lineage import prepare
 from agents.model_client import ModelClient
 from agents.nodes import OUTPUT, VISITS, NodeError, RunServices
-from agents.trace import StepRecorder, jsonable
+from agents.trace import StepRecorder, abandon_unsaved_try, jsonable
 from forgeyard.checkpoints import FENCE_KEY
 from forgeyard.db import session_scope
 from forgeyard.leases import Lease, LeaseLost
@@ -368,17 +368,27 @@ def _mark_abandoned(
     # (or about to start) the node after the last checkpoint.  Its own writes
     # are fenced off, so the trace shows its try once, here.
     node = snapshot.next[0] if snapshot.next else loaded.spec.start
+    if node not in loaded.spec.nodes:
+        # LangGraph's own `__start__`: only the input was checkpointed, no node ran.
+        node = loaded.spec.start
     visit = (snapshot.values or {}).get(VISITS, {}).get(node, 0)
-    now = utcnow()
+    error = (
+        f"worker {fence.previous_owner} lost the run's lease (epoch {fence.epoch - 1}) "
+        f"here; taken over by {fence.owner} (epoch {fence.epoch})"
+    )
+    # It may have finished the node and recorded it, then died before the
+    # checkpoint (the live snapshot counts a node whose writes were saved as
+    # done): the node runs again, so that recorded try is the abandoned one.
+    if abandon_unsaved_try(recorder.run_id, node, visit, f"{error}; not checkpointed", fence):
+        return
     recorder.record(
         node=node,
         kind=loaded.spec.nodes[node].kind,
         visit=visit,
         attempt=recorder.attempt(node, visit),
         status=StepStatus.abandoned,
-        started_at=now,
-        error=f"worker {fence.previous_owner} lost the run's lease (epoch {fence.epoch - 1}) "
-        f"here; taken over by {fence.owner} (epoch {fence.epoch})",
+        started_at=utcnow(),
+        error=error,
     )
 
 

@@ -20,7 +20,7 @@ from forgeyard.db import session_scope
 from forgeyard.leases import Lease
 from forgeyard.models import Step, StepStatus, utcnow
 
-__all__ = ["StepRecorder", "jsonable", "load_trace"]
+__all__ = ["StepRecorder", "abandon_unsaved_try", "jsonable", "load_trace"]
 
 
 def jsonable(value: Any) -> Any:
@@ -130,3 +130,31 @@ def load_trace(run_id: str) -> list[Step]:
     """The recorded steps of a run, in order."""
     with session_scope() as session:
         return list(session.exec(select(Step).where(Step.run_id == run_id).order_by(col(Step.seq))))
+
+
+def abandon_unsaved_try(run_id: str, node: str, visit: int, error: str, fence: Lease) -> bool:
+    """Mark as ``abandoned`` the ``ok`` step of a try whose result never reached a checkpoint.
+
+    A worker can die (``kill -9``) after recording a node's ``ok`` step and
+    before LangGraph saved the node's writes; the worker that takes the run over
+    resumes from the checkpoint before that node and runs it again.  The first
+    try is then the abandoned one, so each node visit keeps a single ``ok`` step.
+    Returns whether there was such a step (under ``fence``: the taker's lease).
+    """
+    with session_scope() as session:
+        fence.hold(session)
+        steps = list(
+            session.exec(
+                select(Step).where(
+                    Step.run_id == run_id,
+                    Step.node == node,
+                    Step.visit == visit,
+                    Step.status == StepStatus.ok,
+                )
+            )
+        )
+        for step in steps:
+            step.status = StepStatus.abandoned
+            step.error = error
+            session.add(step)
+    return bool(steps)

@@ -21,6 +21,7 @@ the server needs no knowledge of the engine::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -61,6 +62,9 @@ class HostileModel:
         self.script: dict[str, list[Candidate]] = {}
         # Every request received: (node, the body as sent), for the test to inspect.
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        # Seconds each answer waits before it is sent, by node (a slow model, so a
+        # test can act on a worker while it waits inside a model call).
+        self.delays: dict[str, float] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -121,6 +125,9 @@ def _handler(model: HostileModel) -> type[BaseHTTPRequestHandler]:
             except LookupError as exc:  # a test's script is wrong: say so, loudly
                 self._send(400, {"error": {"message": str(exc)}})
                 return
+            delay = model.delays.get(node_of(body["messages"]), 0.0)
+            if delay:
+                time.sleep(delay)
             self._send(
                 200,
                 {
@@ -141,11 +148,13 @@ def _handler(model: HostileModel) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            # The caller may be gone (a worker killed mid-call by the chaos suite).
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet in tests
             pass
