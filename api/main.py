@@ -22,6 +22,7 @@ from api.routes import (
     run_events,
     runs,
     training_jobs,
+    webhooks,
     workflows,
 )
 from forgeyard.settings import apply_offline_environment, get_settings
@@ -55,6 +56,7 @@ def create_app() -> FastAPI:
         runs,
         run_actions,
         run_events,
+        webhooks,
         replays,
         labels,
         reward_models,

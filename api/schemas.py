@@ -16,7 +16,7 @@ from pydantic import (
     model_validator,
 )
 
-from forgeyard.models import Run, RunKind, RunStatus, Step
+from forgeyard.models import DeliveryStatus, Run, RunKind, RunStatus, Step, WebhookDelivery
 from forgeyard.records.rewards import (
     EvaluationRecord,
     EvaluationStatus,
@@ -68,7 +68,8 @@ class RunCreate(BaseModel):
     )
     webhook_url: AnyHttpUrl | None = Field(
         default=None,
-        description="Called (POST, HMAC-SHA256 signed) when the run finishes; "
+        description="Called (POST, signed the Standard Webhooks way) when the run waits for "
+        "an approval (`run.waiting_approval`) and when it finishes (`run.finished`); "
         "retried with backoff.",
     )
 
@@ -85,6 +86,28 @@ class Decision(BaseModel):
         "is the API key's principal (its name, or `key:<id>`), never a name the caller claims.",
     )
     comment: str | None = Field(default=None, max_length=4000)
+
+
+class WebhookDeliveryOut(BaseModel):
+    """One webhook event of a run and how its delivery went."""
+
+    id: str = Field(description="The `webhook-id` header: the same on every try and redelivery.")
+    event: str = Field(description="`run.waiting_approval` or `run.finished`.")
+    status: DeliveryStatus = Field(
+        description="`pending` (tries going on), `delivered`, or `failed` (tries used up)."
+    )
+    attempts: int = Field(description="Tries since it was queued or last redelivered.")
+    redeliveries: int
+    last_status_code: int | None = Field(description="The receiver's HTTP status at the last try.")
+    last_error: str | None
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+    payload: dict[str, Any] = Field(description="The body sent (signed afresh at each try).")
+
+    @classmethod
+    def of(cls, delivery: WebhookDelivery) -> WebhookDeliveryOut:
+        return cls.model_validate(delivery, from_attributes=True)
 
 
 class RunOut(BaseModel):
@@ -112,9 +135,14 @@ class RunOut(BaseModel):
         "`identical`, or `diverged` with the first differing step."
     )
     links: dict[str, str]
+    webhooks: list[WebhookDeliveryOut] | None = Field(
+        default=None,
+        description="Each webhook event and its delivery status; on one run's answers "
+        "(not in lists, where it is null).",
+    )
 
     @classmethod
-    def of(cls, run: Run) -> RunOut:
+    def of(cls, run: Run, webhooks: list[WebhookDelivery] | None = None) -> RunOut:
         end = run.finished_at or run.updated_at
         duration = (end - run.started_at).total_seconds() if run.started_at else None
         base = f"/v1/runs/{run.id}"
@@ -130,9 +158,15 @@ class RunOut(BaseModel):
         links["lineage"] = f"{base}/lineage"
         if run.parent_run_id:
             links["parent"] = f"/v1/runs/{run.parent_run_id}"
-        fields = set(cls.model_fields) - {"duration_seconds", "links"}
+        links["wait"] = f"{base}/wait"
+        if run.webhook_url:
+            links["webhooks"] = f"{base}/webhooks"
+        fields = set(cls.model_fields) - {"duration_seconds", "links", "webhooks"}
         return cls(
-            **{name: getattr(run, name) for name in fields}, duration_seconds=duration, links=links
+            **{name: getattr(run, name) for name in fields},
+            duration_seconds=duration,
+            links=links,
+            webhooks=None if webhooks is None else [WebhookDeliveryOut.of(w) for w in webhooks],
         )
 
 
