@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import errors
+from api import errors, openapi
 from api.console import create_console
 from api.hygiene import JSONHygiene
 from api.limits import BodySizeLimit
@@ -46,8 +46,10 @@ def create_app() -> FastAPI:
         # Served by api.routes.docs from vendored assets instead of a CDN.
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     errors.install(app)
+    openapi.install(app)
     for module in (
         docs,
         health,

@@ -16,6 +16,8 @@ from pydantic import (
     model_validator,
 )
 
+from api import examples as ex
+from api.examples import example
 from forgeyard.models import DeliveryStatus, Run, RunKind, RunStatus, Step, WebhookDelivery
 from forgeyard.records.rewards import (
     EvaluationRecord,
@@ -36,6 +38,7 @@ from rewards.runs import RunFilter
 from training.config import GRPOJobConfig
 
 
+@example(ex.PROBLEM)
 class Problem(BaseModel):
     """One thing wrong with a request; ``line`` for workflow specs."""
 
@@ -44,6 +47,7 @@ class Problem(BaseModel):
     line: int | None = None
 
 
+@example(ex.ERROR)
 class ErrorOut(BaseModel):
     """Every 4xx answer: what is wrong and, where it helps, each problem."""
 
@@ -51,12 +55,14 @@ class ErrorOut(BaseModel):
     problems: list[Problem] = Field(default_factory=list)
 
 
+@example(ex.PROMOTION_REFUSED)
 class PromotionRefusedOut(ErrorOut):
     """409 from a promotion the gate refused: its decision with every figure."""
 
     gate: dict[str, Any]
 
 
+@example(ex.RUN_CREATE)
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,6 +80,7 @@ class RunCreate(BaseModel):
     )
 
 
+@example(ex.DECISION)
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,6 +95,7 @@ class Decision(BaseModel):
     comment: str | None = Field(default=None, max_length=4000)
 
 
+@example(ex.WEBHOOK_DELIVERY)
 class WebhookDeliveryOut(BaseModel):
     """One webhook event of a run and how its delivery went."""
 
@@ -110,6 +118,7 @@ class WebhookDeliveryOut(BaseModel):
         return cls.model_validate(delivery, from_attributes=True)
 
 
+@example(ex.RUN)
 class RunOut(BaseModel):
     id: str
     workflow: str
@@ -211,6 +220,7 @@ class RunSearchParams(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
 
 
+@example(ex.RUN_PAGE)
 class RunPage(BaseModel):
     items: list[RunOut]
     next_cursor: str | None = Field(
@@ -218,6 +228,7 @@ class RunPage(BaseModel):
     )
 
 
+@example(ex.STEP)
 class StepOut(BaseModel):
     seq: int
     node: str
@@ -290,6 +301,7 @@ class DivergenceOut(BaseModel):
     summary: str
 
 
+@example(ex.RUN_DIFF)
 class RunDiffOut(BaseModel):
     """Two runs compared: steps aligned by node and visit, the first divergence."""
 
@@ -304,6 +316,7 @@ class RunDiffOut(BaseModel):
     steps: list[StepDiffOut]
 
 
+@example(ex.WORKFLOW_REGISTER)
 class WorkflowRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -317,6 +330,7 @@ class WorkflowVersion(BaseModel):
     created_at: datetime | None = None
 
 
+@example(ex.WORKFLOW_SUMMARY)
 class WorkflowSummary(BaseModel):
     name: str
     version: str
@@ -324,6 +338,7 @@ class WorkflowSummary(BaseModel):
     source: str
 
 
+@example(ex.WORKFLOW_DETAIL)
 class WorkflowDetail(WorkflowSummary):
     hash: str
     input_schema: dict[str, Any]
@@ -337,18 +352,21 @@ class Check(BaseModel):
     detail: str
 
 
+@example(ex.READINESS)
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, Check]
 
 
 # -- reward models ----------------------------------------------------------------
+@example(ex.REWARD_MODEL_REGISTER)
 class RewardModelRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     yaml: str = Field(min_length=1, description="The reward-model spec, as YAML text.")
 
 
+@example(ex.REWARD_MODEL)
 class RewardModelOut(BaseModel):
     id: str
     name: str
@@ -367,6 +385,7 @@ class RewardModelOut(BaseModel):
         return cls(**{name: getattr(record, name) for name in cls.model_fields})
 
 
+@example(ex.REWARD_MODEL_DETAIL)
 class RewardModelDetail(RewardModelOut):
     spec: str = Field(description="The YAML text of this version.")
 
@@ -376,6 +395,7 @@ class RewardModelDetail(RewardModelOut):
         return cls(**{name: getattr(record, name) for name in fields}, spec=record.source)
 
 
+@example(ex.EVALUATION_CREATE)
 class EvaluationCreate(BaseModel):
     """Evaluate on a labelled dataset (JSONL text) or on this tenant's recorded runs."""
 
@@ -417,6 +437,7 @@ class EvaluationCreate(BaseModel):
         return self
 
 
+@example(ex.EVALUATION)
 class EvaluationOut(BaseModel):
     id: str
     reward_model_id: str
@@ -459,6 +480,7 @@ class EvaluationOut(BaseModel):
 
 
 # -- labels -------------------------------------------------------------------------
+@example(ex.LABEL_CREATE)
 class LabelCreate(BaseModel):
     """A score of this run, or a preference for it over another run of the same task."""
 
@@ -486,6 +508,7 @@ class LabelCreate(BaseModel):
         return self
 
 
+@example(ex.LABEL)
 class LabelOut(BaseModel):
     id: int
     kind: LabelKind
@@ -525,12 +548,13 @@ def _training_job_create() -> type[BaseModel]:
         "The reward model must be approved for this tenant and workflow.",
         **fields,
     )
-    return model
+    return example(ex.TRAINING_JOB_CREATE)(model)
 
 
 TrainingJobCreate = _training_job_create()
 
 
+@example(ex.TRAINING_METRIC)
 class TrainingMetricOut(BaseModel):
     step: int
     reward_mean: float | None = Field(description="Mean reward of the step's completions.")
@@ -548,6 +572,7 @@ class TrainingMetricOut(BaseModel):
         return cls(**{name: getattr(record, name) for name in cls.model_fields})
 
 
+@example(ex.TRAINING_JOB)
 class TrainingJobOut(BaseModel):
     id: str
     workflow: str
@@ -576,10 +601,12 @@ class TrainingJobOut(BaseModel):
         return cls(**{name: getattr(record, name) for name in fields}, links=links)
 
 
+@example(ex.TRAINING_JOB_DETAIL)
 class TrainingJobDetail(TrainingJobOut):
     latest_metrics: TrainingMetricOut | None = Field(description="The last step logged.")
 
 
+@example(ex.ADAPTER)
 class AdapterOut(BaseModel):
     id: str
     workflow: str
@@ -608,6 +635,7 @@ class AdapterOut(BaseModel):
         return cls(**{name: getattr(record, name) for name in cls.model_fields})
 
 
+@example(ex.ROLLBACK)
 class RollbackOut(BaseModel):
     retired: AdapterOut
     active: AdapterOut | None = Field(
@@ -615,6 +643,7 @@ class RollbackOut(BaseModel):
     )
 
 
+@example(ex.REPLAY_CREATE)
 class ReplayCreate(BaseModel):
     """How to replay a finished run."""
 
@@ -640,6 +669,7 @@ class StepRef(BaseModel):
     visit: int = Field(default=0, ge=0)
 
 
+@example(ex.FORK_CREATE)
 class ForkCreate(BaseModel):
     """Where to fork a run and how to change its state there."""
 
@@ -662,12 +692,14 @@ class ForkCreate(BaseModel):
     )
 
 
+@example(ex.BULK_REPLAY_CREATE)
 class BulkReplayCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     last: int = Field(ge=1, le=500, description="Replay this many of the newest finished runs.")
 
 
+@example(ex.BULK_REPLAY)
 class BulkReplayOut(BaseModel):
     """How many of a workflow's recent runs replayed identically (recorded mode)."""
 
@@ -681,6 +713,7 @@ class BulkReplayOut(BaseModel):
     )
 
 
+@example(ex.LINEAGE)
 class LineageOut(BaseModel):
     """Where a run comes from and what was made of it."""
 

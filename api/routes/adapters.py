@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import AdminDep, ReaderDep
-from api.errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE
+from api.errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE, errors
 from api.schemas import AdapterOut, PromotionRefusedOut, RollbackOut
 from forgeyard.records.training import AdapterStatus
 from training import adapters
@@ -17,7 +17,7 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=list[AdapterOut])
+@router.get("", response_model=list[AdapterOut], operation_id="listAdapters", responses=errors(422))
 def list_adapters(
     principal: ReaderDep,
     workflow: str | None = None,
@@ -31,7 +31,9 @@ def list_adapters(
     return [AdapterOut.of(r) for r in records]
 
 
-@router.get("/{adapter_id}", response_model=AdapterOut)
+@router.get(
+    "/{adapter_id}", response_model=AdapterOut, operation_id="getAdapter", responses=errors(404)
+)
 def read_adapter(adapter_id: str, principal: ReaderDep) -> AdapterOut:
     """An adapter: its status, training metrics and the gate's last decision."""
     return AdapterOut.of(adapters.get_adapter(adapter_id, tenant_id=principal.tenant_id))
@@ -40,7 +42,11 @@ def read_adapter(adapter_id: str, principal: ReaderDep) -> AdapterOut:
 @router.post(
     "/{adapter_id}/promote",
     response_model=AdapterOut,
-    responses={409: {"model": PromotionRefusedOut, "description": "The gate refused it."}},
+    operation_id="promoteAdapter",
+    responses={
+        **errors(404, 422),
+        409: {"model": PromotionRefusedOut, "description": "The gate refused it."},
+    },
 )
 def promote_adapter(adapter_id: str, principal: AdminDep) -> AdapterOut:
     """Evaluate a candidate against what serves now; active (and served) only if it is better."""
@@ -48,7 +54,12 @@ def promote_adapter(adapter_id: str, principal: AdminDep) -> AdapterOut:
     return AdapterOut.of(record)
 
 
-@router.post("/{adapter_id}/rollback", response_model=RollbackOut)
+@router.post(
+    "/{adapter_id}/rollback",
+    response_model=RollbackOut,
+    operation_id="rollbackAdapter",
+    responses=errors(404, 409),
+)
 def rollback_adapter(adapter_id: str, principal: AdminDep) -> RollbackOut:
     """Retire the active adapter; the one it replaced (or the base model) serves again."""
     retired, active = adapters.rollback(adapter_id, tenant_id=principal.tenant_id)

@@ -164,7 +164,7 @@ def list_runs(principal: ReaderDep, params: Annotated[RunSearchParams, Query()])
 
 
 @router.get(
-    "/v1/runs/{run_id}", response_model=RunOut, operation_id="getRun", responses=errors(404, 422)
+    "/v1/runs/{run_id}", response_model=RunOut, operation_id="getRun", responses=errors(404)
 )
 def read_run(run_id: str, principal: ReaderDep) -> RunOut:
     """A run: status, output, error, spec hash, timings, its webhook events' delivery."""
@@ -175,7 +175,7 @@ def read_run(run_id: str, principal: ReaderDep) -> RunOut:
     "/v1/runs/{run_id}/steps",
     response_model=list[StepOut],
     operation_id="listRunSteps",
-    responses=errors(404, 422),
+    responses=errors(404),
 )
 def read_steps(run_id: str, principal: ReaderDep) -> list[StepOut]:
     """The recorded trace of a run, in order."""
@@ -187,7 +187,7 @@ def read_steps(run_id: str, principal: ReaderDep) -> list[StepOut]:
     "/v1/runs/{run_id}/diff/{other_id}",
     response_model=RunDiffOut,
     operation_id="diffRuns",
-    responses=errors(404, 422),
+    responses=errors(404),
 )
 def diff(run_id: str, other_id: str, principal: ReaderDep) -> RunDiffOut:
     """Compare two runs: steps aligned by node and visit, the first divergence, the outputs."""

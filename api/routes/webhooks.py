@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/runs/{run_id}/webhooks", tags=["webhooks"], respo
     "",
     response_model=list[WebhookDeliveryOut],
     operation_id="listWebhookDeliveries",
-    responses=errors(404, 422),
+    responses=errors(404),
 )
 def list_deliveries(run_id: str, principal: ReaderDep) -> list[WebhookDeliveryOut]:
     """The run's webhook events, oldest first, each with its delivery status."""
@@ -32,6 +32,7 @@ def list_deliveries(run_id: str, principal: ReaderDep) -> list[WebhookDeliveryOu
     response_model=WebhookDeliveryOut,
     status_code=status.HTTP_202_ACCEPTED,
     operation_id="redeliverWebhook",
+    # 422: the webhook's host is no longer allowed (FORGEYARD_WEBHOOK_ALLOWED_HOSTS).
     responses=errors(404, 422),
 )
 async def redeliver_webhook(
