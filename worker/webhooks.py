@@ -306,6 +306,9 @@ def deliver(delivery_id: str) -> bool:
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "forgeyard-webhook",
+        # Unsigned conveniences for routing; the signed body says the same.
+        "X-Forgeyard-Event": delivery.event,
+        "X-Forgeyard-Run": delivery.run_id,
         "webhook-id": delivery.id,
         "webhook-timestamp": timestamp,
         "webhook-signature": signature_header(delivery.id, timestamp, body),
