@@ -42,7 +42,7 @@ from training.adapters import (
 from training.config import ConfigError
 from training.jobs import TrainingJobNotFound
 from training.promotions import PromotionNotFound
-from worker.webhooks import WebhookRefused
+from worker.webhooks import DeliveryNotFound, WebhookRefused
 from workflows.catalog import UnknownWorkflowError
 from workflows.loader import SpecError
 
@@ -80,16 +80,36 @@ STATUS_OF: dict[type[Exception], int] = {
     LabelError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     ConfigError: status.HTTP_422_UNPROCESSABLE_CONTENT,
     WebhookRefused: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    DeliveryNotFound: status.HTTP_404_NOT_FOUND,
 }
 
-# Declared on routes so the OpenAPI document lists the error answers.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 422)
+# What each error answer means, as the OpenAPI document says it.
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed request: a body that is not JSON, a bad cursor or header.",
+    401: "No API key, or an unknown, revoked or expired one.",
+    403: "The key lacks the scope this operation needs (the message names it).",
+    404: "No such resource for this tenant.",
+    409: "The resource is not in a state that allows this (the message says which).",
+    413: "The body is larger than the installation allows.",
+    422: "A field is invalid; `problems` names each one.",
+    503: "The database, broker or model server is unreachable; retry after `Retry-After`.",
 }
-# An answer the error handlers give that is not a client's fault, but not a bug either.
-UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorOut, "description": "The model server is unreachable."}
-}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of an operation that can answer with these error codes."""
+    return {code: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+# Every operation behind an API key: a missing/bad key, a missing scope, an
+# unreachable database.  Each route adds the errors of its own (`errors(...)`).
+AUTH_ERRORS = errors(401, 403, 503)
+# Routers declare these; kept under the old name for the routers that use it.
+ERROR_RESPONSES = AUTH_ERRORS
+# The same 503, for routes that also call the model server.
+UNAVAILABLE_RESPONSE = errors(503)
+# An operation that takes a JSON body: malformed, too large, invalid.
+BODY_ERRORS = errors(400, 413, 422)
 
 # Errors meaning "that service cannot be reached right now", not "this request is wrong".
 _DATABASE_DOWN: tuple[type[Exception], ...] = (

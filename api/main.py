@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import errors
+from api import errors, openapi
 from api.console import create_console
 from api.hygiene import JSONHygiene
 from api.limits import BodySizeLimit
@@ -23,6 +23,7 @@ from api.routes import (
     run_events,
     runs,
     training_jobs,
+    webhooks,
     workflows,
 )
 from forgeyard.settings import apply_offline_environment, get_settings
@@ -46,8 +47,10 @@ def create_app() -> FastAPI:
         # Served by api.routes.docs from vendored assets instead of a CDN.
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     errors.install(app)
+    openapi.install(app)
     for module in (
         docs,
         health,
@@ -56,6 +59,7 @@ def create_app() -> FastAPI:
         runs,
         run_actions,
         run_events,
+        webhooks,
         replays,
         labels,
         reward_models,

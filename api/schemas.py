@@ -16,7 +16,9 @@ from pydantic import (
     model_validator,
 )
 
-from forgeyard.models import Run, RunKind, RunStatus, Step
+from api import examples as ex
+from api.examples import example
+from forgeyard.models import DeliveryStatus, Run, RunKind, RunStatus, Step, WebhookDelivery
 from forgeyard.records.rewards import (
     EvaluationRecord,
     EvaluationStatus,
@@ -38,6 +40,7 @@ from rewards.runs import RunFilter
 from training.config import GRPOJobConfig
 
 
+@example(ex.PROBLEM)
 class Problem(BaseModel):
     """One thing wrong with a request; ``line`` for workflow specs."""
 
@@ -46,6 +49,7 @@ class Problem(BaseModel):
     line: int | None = None
 
 
+@example(ex.ERROR)
 class ErrorOut(BaseModel):
     """Every 4xx answer: what is wrong and, where it helps, each problem."""
 
@@ -53,12 +57,14 @@ class ErrorOut(BaseModel):
     problems: list[Problem] = Field(default_factory=list)
 
 
+@example(ex.PROMOTION_REFUSED)
 class PromotionRefusedOut(ErrorOut):
     """409 from a promotion the gate refused: its decision with every figure."""
 
     gate: dict[str, Any]
 
 
+@example(ex.RUN_CREATE)
 class RunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,11 +76,13 @@ class RunCreate(BaseModel):
     )
     webhook_url: AnyHttpUrl | None = Field(
         default=None,
-        description="Called (POST, HMAC-SHA256 signed) when the run finishes; "
+        description="Called (POST, signed the Standard Webhooks way) when the run waits for "
+        "an approval (`run.waiting_approval`) and when it finishes (`run.finished`); "
         "retried with backoff.",
     )
 
 
+@example(ex.DECISION)
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -89,6 +97,30 @@ class Decision(BaseModel):
     comment: str | None = Field(default=None, max_length=4000)
 
 
+@example(ex.WEBHOOK_DELIVERY)
+class WebhookDeliveryOut(BaseModel):
+    """One webhook event of a run and how its delivery went."""
+
+    id: str = Field(description="The `webhook-id` header: the same on every try and redelivery.")
+    event: str = Field(description="`run.waiting_approval` or `run.finished`.")
+    status: DeliveryStatus = Field(
+        description="`pending` (tries going on), `delivered`, or `failed` (tries used up)."
+    )
+    attempts: int = Field(description="Tries since it was queued or last redelivered.")
+    redeliveries: int
+    last_status_code: int | None = Field(description="The receiver's HTTP status at the last try.")
+    last_error: str | None
+    last_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+    payload: dict[str, Any] = Field(description="The body sent (signed afresh at each try).")
+
+    @classmethod
+    def of(cls, delivery: WebhookDelivery) -> WebhookDeliveryOut:
+        return cls.model_validate(delivery, from_attributes=True)
+
+
+@example(ex.RUN)
 class RunOut(BaseModel):
     id: str
     workflow: str
@@ -114,9 +146,14 @@ class RunOut(BaseModel):
         "`identical`, or `diverged` with the first differing step."
     )
     links: dict[str, str]
+    webhooks: list[WebhookDeliveryOut] | None = Field(
+        default=None,
+        description="Each webhook event and its delivery status; on one run's answers "
+        "(not in lists, where it is null).",
+    )
 
     @classmethod
-    def of(cls, run: Run) -> RunOut:
+    def of(cls, run: Run, webhooks: list[WebhookDelivery] | None = None) -> RunOut:
         end = run.finished_at or run.updated_at
         duration = (end - run.started_at).total_seconds() if run.started_at else None
         base = f"/v1/runs/{run.id}"
@@ -132,9 +169,15 @@ class RunOut(BaseModel):
         links["lineage"] = f"{base}/lineage"
         if run.parent_run_id:
             links["parent"] = f"/v1/runs/{run.parent_run_id}"
-        fields = set(cls.model_fields) - {"duration_seconds", "links"}
+        links["wait"] = f"{base}/wait"
+        if run.webhook_url:
+            links["webhooks"] = f"{base}/webhooks"
+        fields = set(cls.model_fields) - {"duration_seconds", "links", "webhooks"}
         return cls(
-            **{name: getattr(run, name) for name in fields}, duration_seconds=duration, links=links
+            **{name: getattr(run, name) for name in fields},
+            duration_seconds=duration,
+            links=links,
+            webhooks=None if webhooks is None else [WebhookDeliveryOut.of(w) for w in webhooks],
         )
 
 
@@ -179,6 +222,7 @@ class RunSearchParams(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
 
 
+@example(ex.RUN_PAGE)
 class RunPage(BaseModel):
     items: list[RunOut]
     next_cursor: str | None = Field(
@@ -186,6 +230,7 @@ class RunPage(BaseModel):
     )
 
 
+@example(ex.STEP)
 class StepOut(BaseModel):
     seq: int
     node: str
@@ -258,6 +303,7 @@ class DivergenceOut(BaseModel):
     summary: str
 
 
+@example(ex.RUN_DIFF)
 class RunDiffOut(BaseModel):
     """Two runs compared: steps aligned by node and visit, the first divergence."""
 
@@ -272,6 +318,7 @@ class RunDiffOut(BaseModel):
     steps: list[StepDiffOut]
 
 
+@example(ex.WORKFLOW_REGISTER)
 class WorkflowRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -285,6 +332,7 @@ class WorkflowVersion(BaseModel):
     created_at: datetime | None = None
 
 
+@example(ex.WORKFLOW_SUMMARY)
 class WorkflowSummary(BaseModel):
     name: str
     version: str
@@ -292,6 +340,7 @@ class WorkflowSummary(BaseModel):
     source: str
 
 
+@example(ex.WORKFLOW_DETAIL)
 class WorkflowDetail(WorkflowSummary):
     hash: str
     input_schema: dict[str, Any]
@@ -305,18 +354,21 @@ class Check(BaseModel):
     detail: str
 
 
+@example(ex.READINESS)
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, Check]
 
 
 # -- reward models ----------------------------------------------------------------
+@example(ex.REWARD_MODEL_REGISTER)
 class RewardModelRegister(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     yaml: str = Field(min_length=1, description="The reward-model spec, as YAML text.")
 
 
+@example(ex.REWARD_MODEL)
 class RewardModelOut(BaseModel):
     id: str
     name: str
@@ -335,6 +387,7 @@ class RewardModelOut(BaseModel):
         return cls(**{name: getattr(record, name) for name in cls.model_fields})
 
 
+@example(ex.REWARD_MODEL_DETAIL)
 class RewardModelDetail(RewardModelOut):
     spec: str = Field(description="The YAML text of this version.")
 
@@ -344,6 +397,7 @@ class RewardModelDetail(RewardModelOut):
         return cls(**{name: getattr(record, name) for name in fields}, spec=record.source)
 
 
+@example(ex.EVALUATION_CREATE)
 class EvaluationCreate(BaseModel):
     """Evaluate on a labelled dataset (JSONL text) or on this tenant's recorded runs."""
 
@@ -385,6 +439,7 @@ class EvaluationCreate(BaseModel):
         return self
 
 
+@example(ex.EVALUATION)
 class EvaluationOut(BaseModel):
     id: str
     reward_model_id: str
@@ -427,6 +482,7 @@ class EvaluationOut(BaseModel):
 
 
 # -- labels -------------------------------------------------------------------------
+@example(ex.LABEL_CREATE)
 class LabelCreate(BaseModel):
     """A score of this run, or a preference for it over another run of the same task."""
 
@@ -454,6 +510,7 @@ class LabelCreate(BaseModel):
         return self
 
 
+@example(ex.LABEL)
 class LabelOut(BaseModel):
     id: int
     kind: LabelKind
@@ -493,12 +550,13 @@ def _training_job_create() -> type[BaseModel]:
         "The reward model must be approved for this tenant and workflow.",
         **fields,
     )
-    return model
+    return example(ex.TRAINING_JOB_CREATE)(model)
 
 
 TrainingJobCreate = _training_job_create()
 
 
+@example(ex.TRAINING_METRIC)
 class TrainingMetricOut(BaseModel):
     step: int
     reward_mean: float | None = Field(description="Mean reward of the step's completions.")
@@ -516,6 +574,7 @@ class TrainingMetricOut(BaseModel):
         return cls(**{name: getattr(record, name) for name in cls.model_fields})
 
 
+@example(ex.TRAINING_JOB)
 class TrainingJobOut(BaseModel):
     id: str
     workflow: str
@@ -544,10 +603,12 @@ class TrainingJobOut(BaseModel):
         return cls(**{name: getattr(record, name) for name in fields}, links=links)
 
 
+@example(ex.TRAINING_JOB_DETAIL)
 class TrainingJobDetail(TrainingJobOut):
     latest_metrics: TrainingMetricOut | None = Field(description="The last step logged.")
 
 
+@example(ex.ADAPTER)
 class AdapterOut(BaseModel):
     id: str
     workflow: str
@@ -576,6 +637,7 @@ class AdapterOut(BaseModel):
         return cls(**{name: getattr(record, name) for name in cls.model_fields})
 
 
+@example(ex.PROMOTION)
 class PromotionOut(BaseModel):
     """A promotion: a worker runs the gate; poll ``links.self`` until it is finished."""
 
@@ -615,6 +677,7 @@ class PromotionOut(BaseModel):
         )
 
 
+@example(ex.ROLLBACK)
 class RollbackOut(BaseModel):
     retired: AdapterOut
     active: AdapterOut | None = Field(
@@ -622,6 +685,7 @@ class RollbackOut(BaseModel):
     )
 
 
+@example(ex.REPLAY_CREATE)
 class ReplayCreate(BaseModel):
     """How to replay a finished run."""
 
@@ -647,6 +711,7 @@ class StepRef(BaseModel):
     visit: int = Field(default=0, ge=0)
 
 
+@example(ex.FORK_CREATE)
 class ForkCreate(BaseModel):
     """Where to fork a run and how to change its state there."""
 
@@ -669,12 +734,14 @@ class ForkCreate(BaseModel):
     )
 
 
+@example(ex.BULK_REPLAY_CREATE)
 class BulkReplayCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     last: int = Field(ge=1, le=500, description="Replay this many of the newest finished runs.")
 
 
+@example(ex.BULK_REPLAY)
 class BulkReplayOut(BaseModel):
     """How many of a workflow's recent runs replayed identically (recorded mode)."""
 
@@ -688,6 +755,7 @@ class BulkReplayOut(BaseModel):
     )
 
 
+@example(ex.LINEAGE)
 class LineageOut(BaseModel):
     """Where a run comes from and what was made of it."""
 

@@ -143,6 +143,8 @@ class Run(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=64)
     webhook_url: str | None = Field(default=None, max_length=2000)
+    # Superseded by ``webhook_deliveries`` (one row per event, migration 0011);
+    # kept so runs announced before it still show what happened.
     webhook_attempts: int = 0
     webhook_delivered_at: datetime | None = None
     webhook_error: str | None = Field(default=None, sa_column=Column(Text))
@@ -172,6 +174,46 @@ class Run(SQLModel, table=True):
         sa_column=Column(String(32), nullable=False, server_default=RunKind.run.value),
     )
     replay: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One webhook event of a run (it waits for a person, it finished) and its delivery.
+
+    The id is the Standard Webhooks ``webhook-id``: the same on every try and
+    redelivery, so a receiver can drop what it has seen.  The body is fixed when
+    the event happens; each try signs it afresh with the time of that try.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # One event per happening, however often a worker reaches it (at-least-once tasks).
+        UniqueConstraint("run_id", "key", name="uq_webhook_deliveries_run_key"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    run_id: str = Field(foreign_key="runs.id", index=True, max_length=32)
+    event: str = Field(max_length=64)
+    key: str = Field(max_length=200)
+    url: str = Field(max_length=2000)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: DeliveryStatus = Field(
+        default=DeliveryStatus.pending,
+        sa_column=Column(String(16), nullable=False, server_default="pending"),
+    )
+    # Tries since the event was queued (or last redelivered); the setting bounds them.
+    attempts: int = 0
+    redeliveries: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 class Approval(SQLModel, table=True):

@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     events_poll_seconds: float = Field(
         default=0.25, gt=0, description="How often the event stream looks for new steps."
     )
+    run_wait_max_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="The longest a request may wait for a run to settle (`?wait=`, "
+        "`/v1/runs/{id}/wait?timeout=`); a longer ask waits this long. The API polls the "
+        "database meanwhile and holds no connection between looks.",
+    )
     ready_requires_model: bool = Field(
         default=False,
         description="Whether /readyz fails when the model server is down (tool-only "

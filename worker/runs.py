@@ -32,17 +32,18 @@ from agents.runner import RunNotFound, RunStateError, execute_run, get_run
 from forgeyard import leases
 from forgeyard.db import session_scope
 from forgeyard.leases import Heartbeat, Lease, LeaseLost
-from forgeyard.models import Approval, Run, RunStatus, Step, utcnow
+from forgeyard.models import Approval, DeliveryStatus, Run, RunStatus, Step, WebhookDelivery, utcnow
 from forgeyard.settings import get_settings
 from forgeyard.telemetry import context, metrics
 from training.adapters import REGISTRY
-from worker import messages
+from worker import messages, webhooks
 
 __all__ = [
     "RunCancelled",
     "acquire_lease",
     "cancel_run",
     "enqueue",
+    "announce",
     "enqueue_webhook",
     "process_run",
     "queue_decision",
@@ -68,11 +69,21 @@ def enqueue(run_id: str) -> bool:
     return messages.send(messages.EXECUTE_RUN, run_id, queue=get_settings().queue, what="run")
 
 
-def enqueue_webhook(run_id: str) -> bool:
-    """Send the run's webhook delivery to a worker."""
+def enqueue_webhook(delivery_id: str) -> bool:
+    """Send a webhook delivery (by its id) to a worker."""
     return messages.send(
-        messages.DELIVER_WEBHOOK, run_id, queue=get_settings().queue, what="webhook of run"
+        messages.DELIVER_WEBHOOK, delivery_id, queue=get_settings().queue, what="webhook delivery"
     )
+
+
+def announce(run_id: str, event: str) -> None:
+    """Record the run's webhook event (once) and send its delivery to a worker.
+
+    A lost message only delays it: the sweeper sends deliveries never tried.
+    """
+    delivery_id = webhooks.announce(run_id, event)
+    if delivery_id is not None:
+        enqueue_webhook(delivery_id)
 
 
 # -- lease ------------------------------------------------------------------------
@@ -142,9 +153,15 @@ def _process(run_id: str) -> Run | None:
         if decision is not None:
             _consume(decision)
         # Announced by whoever finished it: a cancelled run's by cancel_run.
-        if result.status in (RunStatus.succeeded, RunStatus.failed) and result.webhook_url:
+        event = None
+        if result.status in (RunStatus.succeeded, RunStatus.failed):
+            event = webhooks.EVENT_FINISHED
+        elif result.status == RunStatus.waiting_approval:
+            # What needs a person is announced too, not only the end.
+            event = webhooks.EVENT_WAITING_APPROVAL
+        if event is not None and result.webhook_url:
             lease.check()
-            enqueue_webhook(run_id)
+            announce(run_id, event)
     except LeaseLost as exc:
         log.warning("run %s: stopped, lease lost (%s)", run_id, exc)
         return None
@@ -255,7 +272,7 @@ def cancel_run(run_id: str, *, tenant_id: str, by: str) -> Run:
             "waiting runs can be cancelled."
         )
     if run.webhook_url:
-        enqueue_webhook(run_id)
+        announce(run_id, webhooks.EVENT_FINISHED)
     return run
 
 
@@ -301,17 +318,14 @@ def sweep() -> list[str]:
             session.exec(  # type: ignore[call-overload]
                 update(Run).where(col(Run.id).in_([r[0] for r in rows])).values(enqueued_at=now)
             )
-        webhooks = list(
+        # Events recorded but never tried: their message was lost.
+        unsent = list(
             session.exec(
-                select(Run.id)
+                select(WebhookDelivery.id)
                 .where(
-                    col(Run.status).in_(
-                        [RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled]
-                    ),
-                    col(Run.webhook_url).is_not(None),
-                    col(Run.webhook_delivered_at).is_(None),
-                    Run.webhook_attempts == 0,
-                    col(Run.finished_at) < stale,
+                    col(WebhookDelivery.status) == DeliveryStatus.pending,
+                    WebhookDelivery.attempts == 0,
+                    col(WebhookDelivery.created_at) < stale,
                 )
                 .limit(500)
             )
@@ -323,7 +337,7 @@ def sweep() -> list[str]:
             "lease_expired" if status == RunStatus.running else "not_picked_up"
         ).inc()
         enqueue(run_id)
-    for run_id in webhooks:
-        log.warning("sweeper: webhook of run %s re-enqueued", run_id)
-        enqueue_webhook(run_id)
+    for delivery_id in unsent:
+        log.warning("sweeper: webhook delivery %s re-enqueued", delivery_id)
+        enqueue_webhook(delivery_id)
     return [r[0] for r in rows]

@@ -31,10 +31,10 @@ def sweep_task() -> None:
 
 
 @app.task(name=messages.DELIVER_WEBHOOK, bind=True, max_retries=None)
-def deliver_webhook_task(self: Any, run_id: str) -> None:
-    """Call the run's webhook; on failure try again later, with exponential backoff."""
+def deliver_webhook_task(self: Any, delivery_id: str) -> None:
+    """Deliver one webhook event; on failure try again later, with exponential backoff."""
     try:
-        webhooks.deliver(run_id)
+        webhooks.deliver(delivery_id)
     except webhooks.WebhookFailed as exc:
         raise self.retry(countdown=webhooks.backoff(self.request.retries), exc=exc) from None
 

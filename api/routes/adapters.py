@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from api.deps import AdminDep, ReaderDep
-from api.errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE
+from api.errors import ERROR_RESPONSES, UNAVAILABLE_RESPONSE, errors
 from api.schemas import AdapterOut, PromotionOut, RollbackOut
 from forgeyard.records.training import AdapterStatus
 from training import adapters, promotions
@@ -22,7 +22,7 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=list[AdapterOut])
+@router.get("", response_model=list[AdapterOut], operation_id="listAdapters", responses=errors(422))
 def list_adapters(
     principal: ReaderDep,
     workflow: str | None = None,
@@ -36,7 +36,9 @@ def list_adapters(
     return [AdapterOut.of(r) for r in records]
 
 
-@router.get("/{adapter_id}", response_model=AdapterOut)
+@router.get(
+    "/{adapter_id}", response_model=AdapterOut, operation_id="getAdapter", responses=errors(404)
+)
 def read_adapter(adapter_id: str, principal: ReaderDep) -> AdapterOut:
     """An adapter: its status, training metrics and the gate's last decision."""
     return AdapterOut.of(adapters.get_adapter(adapter_id, tenant_id=principal.tenant_id))
@@ -54,7 +56,8 @@ def start_promotion(adapter_id: str, tenant_id: str) -> PromotionOut:
     "/{adapter_id}/promote",
     response_model=PromotionOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses={409: {"description": "It is not a candidate."}},
+    operation_id="promoteAdapter",
+    responses=errors(404, 409, 422),
 )
 def promote_adapter(adapter_id: str, principal: AdminDep, response: Response) -> PromotionOut:
     """Queue the gate for a candidate: a worker makes it active only if it beats what serves now."""
@@ -63,7 +66,12 @@ def promote_adapter(adapter_id: str, principal: AdminDep, response: Response) ->
     return out
 
 
-@router.post("/{adapter_id}/rollback", response_model=RollbackOut)
+@router.post(
+    "/{adapter_id}/rollback",
+    response_model=RollbackOut,
+    operation_id="rollbackAdapter",
+    responses=errors(404, 409),
+)
 def rollback_adapter(adapter_id: str, principal: AdminDep) -> RollbackOut:
     """Retire the active adapter; the one it replaced (or the base model) serves again."""
     retired, active = adapters.rollback(adapter_id, tenant_id=principal.tenant_id)

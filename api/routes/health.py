@@ -15,7 +15,11 @@ from forgeyard.settings import get_settings
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get(
+    "/healthz",
+    operation_id="checkHealth",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 def healthz() -> dict[str, str]:
     """The API process is up (checks nothing else)."""
     return {"status": "ok"}
@@ -47,6 +51,7 @@ def _model_server() -> str:
 @router.get(
     "/readyz",
     response_model=Readiness,
+    operation_id="checkReadiness",
     responses={503: {"model": Readiness, "description": "A required check failed."}},
 )
 def readyz(response: Response) -> Readiness:

@@ -8,6 +8,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from api.deps import SessionDep
+from api.errors import errors
 from api.metrics import RUNS
 from forgeyard.models import Run, RunStatus
 from forgeyard.settings import get_settings
@@ -17,7 +18,15 @@ router = APIRouter(tags=["health"])
 
 
 @router.get(
-    "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
+    "/metrics",
+    response_class=Response,
+    operation_id="getMetrics",
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"example": 'forgeyard_runs{status="queued"} 0.0\n'}}
+        },
+        **errors(503),
+    },
 )
 def metrics(session: SessionDep) -> Response:
     """Metrics in the Prometheus text format."""

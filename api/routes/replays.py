@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response, status
 from agents.replay import create_fork, create_replay, lineage, replay_recent
 from api import registry
 from api.deps import ReaderDep, SubmitterDep
-from api.errors import ERROR_RESPONSES
+from api.errors import BODY_ERRORS, ERROR_RESPONSES, errors
 from api.schemas import (
     BulkReplayCreate,
     BulkReplayOut,
@@ -28,7 +28,11 @@ def _accepted(run_id: str, response: Response) -> None:
 
 
 @router.post(
-    "/v1/runs/{run_id}/replay", response_model=RunOut, status_code=status.HTTP_202_ACCEPTED
+    "/v1/runs/{run_id}/replay",
+    response_model=RunOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="replayRun",
+    responses={**errors(404, 409), **BODY_ERRORS},
 )
 def replay(run_id: str, body: ReplayCreate, principal: SubmitterDep, response: Response) -> RunOut:
     """Replay a finished run as a new run (recorded, or what-if with a model); a worker runs it."""
@@ -44,7 +48,13 @@ def replay(run_id: str, body: ReplayCreate, principal: SubmitterDep, response: R
     return RunOut.of(run)
 
 
-@router.post("/v1/runs/{run_id}/fork", response_model=RunOut, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/v1/runs/{run_id}/fork",
+    response_model=RunOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="forkRun",
+    responses={**errors(404, 409), **BODY_ERRORS},
+)
 def fork(run_id: str, body: ForkCreate, principal: SubmitterDep, response: Response) -> RunOut:
     """Fork a run after one of its steps with a patched state, as a new run a worker continues."""
     at_step = body.at_step if isinstance(body.at_step, int) else body.at_step.model_dump()
@@ -60,7 +70,12 @@ def fork(run_id: str, body: ForkCreate, principal: SubmitterDep, response: Respo
     return RunOut.of(run)
 
 
-@router.get("/v1/runs/{run_id}/lineage", response_model=LineageOut)
+@router.get(
+    "/v1/runs/{run_id}/lineage",
+    response_model=LineageOut,
+    operation_id="getRunLineage",
+    responses=errors(404),
+)
 def read_lineage(run_id: str, principal: ReaderDep) -> LineageOut:
     """The runs this one replays or forks (nearest first), and its own replays and forks."""
     ancestors, children = lineage(run_id, tenant_id=principal.tenant_id)
@@ -69,7 +84,12 @@ def read_lineage(run_id: str, principal: ReaderDep) -> LineageOut:
     )
 
 
-@router.post("/v1/workflows/{name}/replays", response_model=BulkReplayOut)
+@router.post(
+    "/v1/workflows/{name}/replays",
+    response_model=BulkReplayOut,
+    operation_id="replayWorkflowRuns",
+    responses={**errors(404), **BODY_ERRORS},
+)
 def replay_workflow(name: str, body: BulkReplayCreate, principal: SubmitterDep) -> BulkReplayOut:
     """Replay (recorded) the newest finished runs of a workflow, here and now; count identical."""
     registry.resolve(principal.tenant_id, name)  # an unknown workflow is a 404, not "0 replayed"

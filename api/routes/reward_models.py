@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from api import reward_specs
 from api.deps import AdminDep, ReaderDep
-from api.errors import ERROR_RESPONSES
+from api.errors import BODY_ERRORS, ERROR_RESPONSES, errors
 from api.schemas import (
     EvaluationCreate,
     EvaluationOut,
@@ -30,7 +30,12 @@ router = APIRouter(prefix="/v1/reward-models", tags=["reward-models"], responses
     "",
     response_model=RewardModelDetail,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": RewardModelDetail, "description": "Already registered."}},
+    operation_id="registerRewardModel",
+    responses={
+        200: {"model": RewardModelDetail, "description": "Already registered."},
+        **errors(409),
+        **BODY_ERRORS,
+    },
 )
 def register_reward_model(
     body: RewardModelRegister, principal: AdminDep, response: Response
@@ -43,14 +48,19 @@ def register_reward_model(
     return RewardModelDetail.of(record)
 
 
-@router.get("", response_model=list[RewardModelOut])
+@router.get("", response_model=list[RewardModelOut], operation_id="listRewardModels")
 def list_reward_models(principal: ReaderDep, workflow: str | None = None) -> list[RewardModelOut]:
     """This tenant's reward-model versions, newest first (of one workflow, if given)."""
     versions = store.list_versions(tenant_id=principal.tenant_id, workflow=workflow)
     return [RewardModelOut.of(v) for v in versions]
 
 
-@router.get("/{reward_model_id}", response_model=RewardModelDetail)
+@router.get(
+    "/{reward_model_id}",
+    response_model=RewardModelDetail,
+    operation_id="getRewardModel",
+    responses=errors(404),
+)
 def read_reward_model(reward_model_id: str, principal: ReaderDep) -> RewardModelDetail:
     """A reward-model version (by id or hash prefix): its spec, status, latest evaluation."""
     return RewardModelDetail.of(store.get_version(reward_model_id, tenant_id=principal.tenant_id))
@@ -60,6 +70,8 @@ def read_reward_model(reward_model_id: str, principal: ReaderDep) -> RewardModel
     "/{reward_model_id}/evaluations",
     response_model=EvaluationOut,
     status_code=status.HTTP_202_ACCEPTED,
+    operation_id="evaluateRewardModel",
+    responses={**errors(404), **BODY_ERRORS},
 )
 def create_evaluation(
     reward_model_id: str, body: EvaluationCreate, principal: AdminDep, response: Response
@@ -91,11 +103,15 @@ def _evaluation(reward_model_id: str, evaluation_id: str, tenant_id: str) -> Eva
 @router.get(
     "/{reward_model_id}/evaluations/{evaluation_id}",
     response_model=EvaluationOut,
+    operation_id="getEvaluation",
     responses={
+        **errors(404, 409, 422),
         200: {
-            "content": {"text/html": {}},
+            "content": {
+                "text/html": {"example": "<!doctype html><title>Evaluation ev_81d0</title>…"}
+            },
             "description": "JSON, or the HTML report (`?format=html` or `Accept: text/html`).",
-        }
+        },
     },
 )
 def read_evaluation(

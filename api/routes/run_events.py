@@ -20,13 +20,70 @@ from sse_starlette import EventSourceResponse
 
 from agents.runner import get_run
 from api.deps import ReaderDep
-from api.errors import ERROR_RESPONSES, unavailable_service
+from api.errors import AUTH_ERRORS, errors, unavailable_service
 from api.schemas import StepOut
 from forgeyard.db import session_scope
 from forgeyard.models import Run, Step
 from forgeyard.settings import get_settings
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=AUTH_ERRORS)
+
+# The events of the stream, as SDK generators read them: each SSE event's
+# `event` name, its `id`, and its `data` (JSON).
+EVENT_SCHEMA: dict[str, Any] = {
+    "description": "One Server-Sent Event; `data` is JSON.",
+    "oneOf": [
+        {
+            "title": "StepEvent",
+            "type": "object",
+            "description": "A step was recorded. `id` is its `seq`: reconnect with "
+            "`Last-Event-ID` to get only the steps after it.",
+            "properties": {
+                "event": {"const": "step"},
+                "id": {"type": "string", "description": "The step's `seq`."},
+                "data": {"$ref": "#/components/schemas/StepOut"},
+            },
+            "required": ["event", "id", "data"],
+        },
+        {
+            "title": "RunStatusEvent",
+            "type": "object",
+            "description": "The run's status, at the start and at each change (no `id`); "
+            "the stream ends after a finished status.",
+            "properties": {
+                "event": {"const": "run"},
+                "data": {
+                    "type": "object",
+                    "properties": {"status": {"$ref": "#/components/schemas/RunStatus"}},
+                    "required": ["status"],
+                },
+            },
+            "required": ["event", "data"],
+        },
+        {
+            "title": "UnavailableEvent",
+            "type": "object",
+            "description": "The database became unreachable mid-stream: the stream ends; "
+            "reconnect after `retry` ms with `Last-Event-ID`.",
+            "properties": {
+                "event": {"const": "unavailable"},
+                "retry": {"type": "integer", "description": "Milliseconds."},
+                "data": {
+                    "type": "object",
+                    "properties": {"detail": {"type": "string"}},
+                    "required": ["detail"],
+                },
+            },
+            "required": ["event", "data"],
+        },
+    ],
+}
+EVENT_STREAM_EXAMPLE = (
+    'event: run\ndata: {"status": "running"}\n\n'
+    'event: step\nid: 1\ndata: {"seq": 1, "node": "add", "kind": "tool", "visit": 1, '
+    '"attempt": 1, "status": "ok", "input": {"a": 7, "b": 0}, "output": {"sum": 7}}\n\n'
+    'event: run\ndata: {"status": "succeeded"}\n\n'
+)
 
 
 def _status_and_steps(run_id: str, after: int) -> tuple[Run, list[Step]]:
@@ -76,11 +133,21 @@ async def _stream(run_id: str, after: int) -> AsyncIterator[dict[str, Any]]:
 @router.get(
     "/{run_id}/events",
     response_class=EventSourceResponse,
+    operation_id="streamRunEvents",
     responses={
         200: {
-            "content": {"text/event-stream": {}},
-            "description": "`step` and `run` events until the run finishes.",
-        }
+            "content": {
+                "text/event-stream": {
+                    "schema": {"type": "string", "description": "Server-Sent Events."},
+                    # OpenAPI 3.2 names this `itemSchema`; 3.1 (FastAPI's) takes an extension.
+                    "x-item-schema": EVENT_SCHEMA,
+                    "example": EVENT_STREAM_EXAMPLE,
+                }
+            },
+            "description": "`step` and `run` events until the run finishes (each event's "
+            "payload: `x-item-schema`).",
+        },
+        **errors(400, 404),
     },
 )
 async def run_events(

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Response, status
 
 from api.deps import AdminDep, ReaderDep
-from api.errors import ERROR_RESPONSES
+from api.errors import BODY_ERRORS, ERROR_RESPONSES, errors
 from api.schemas import TrainingJobCreate, TrainingJobDetail, TrainingJobOut, TrainingMetricOut
 from training import jobs
 from training.config import GRPOJobConfig
@@ -17,7 +17,13 @@ from worker import training as training_worker
 router = APIRouter(prefix="/v1/training-jobs", tags=["training"], responses=ERROR_RESPONSES)
 
 
-@router.post("", response_model=TrainingJobOut, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "",
+    response_model=TrainingJobOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="createTrainingJob",
+    responses={**errors(404, 409), **BODY_ERRORS},
+)
 def create_training_job(
     body: TrainingJobCreate,  # type: ignore[valid-type]
     principal: AdminDep,
@@ -34,14 +40,21 @@ def create_training_job(
     return out
 
 
-@router.get("", response_model=list[TrainingJobOut])
+@router.get(
+    "", response_model=list[TrainingJobOut], operation_id="listTrainingJobs", responses=errors(422)
+)
 def list_training_jobs(principal: ReaderDep, limit: int = 100) -> list[TrainingJobOut]:
     """This tenant's training jobs, newest first."""
     found = jobs.list_jobs(tenant_id=principal.tenant_id, limit=max(1, min(limit, 500)))
     return [TrainingJobOut.of(j) for j in found]
 
 
-@router.get("/{job_id}", response_model=TrainingJobDetail)
+@router.get(
+    "/{job_id}",
+    response_model=TrainingJobDetail,
+    operation_id="getTrainingJob",
+    responses=errors(404),
+)
 def read_training_job(job_id: str, principal: ReaderDep) -> TrainingJobDetail:
     """A job: status, step of total, message, error, adapter and its latest metrics."""
     job = jobs.get_job(job_id, tenant_id=principal.tenant_id)
@@ -50,7 +63,12 @@ def read_training_job(job_id: str, principal: ReaderDep) -> TrainingJobDetail:
     return TrainingJobDetail(**TrainingJobOut.of(job).model_dump(), latest_metrics=latest)
 
 
-@router.get("/{job_id}/metrics", response_model=list[TrainingMetricOut])
+@router.get(
+    "/{job_id}/metrics",
+    response_model=list[TrainingMetricOut],
+    operation_id="listTrainingMetrics",
+    responses=errors(404),
+)
 def read_training_metrics(job_id: str, principal: ReaderDep) -> list[TrainingMetricOut]:
     """Every logged step's metrics, in step order."""
     job = jobs.get_job(job_id, tenant_id=principal.tenant_id)
@@ -60,7 +78,14 @@ def read_training_metrics(job_id: str, principal: ReaderDep) -> list[TrainingMet
 @router.get(
     "/{job_id}/plot.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "The metrics plot."}},
+    operation_id="getTrainingPlot",
+    responses={
+        200: {
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+            "description": "The metrics plot.",
+        },
+        **errors(404, 409),
+    },
 )
 def read_training_plot(job_id: str, principal: ReaderDep) -> Response:
     """The metrics against step as a PNG (drawn from the stored metrics, also while running)."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from api import registry
 from api.deps import AdminDep, ReaderDep
-from api.errors import ERROR_RESPONSES
+from api.errors import BODY_ERRORS, ERROR_RESPONSES, errors
 from api.schemas import WorkflowDetail, WorkflowRegister, WorkflowSummary, WorkflowVersion
 from workflows.loader import SpecError
 
@@ -17,7 +17,7 @@ log = logging.getLogger("forgeyard.api")
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"], responses=ERROR_RESPONSES)
 
 
-@router.get("", response_model=list[WorkflowSummary])
+@router.get("", response_model=list[WorkflowSummary], operation_id="listWorkflows")
 def list_workflows(principal: ReaderDep) -> list[WorkflowSummary]:
     """Workflows this tenant can run, each at its newest version."""
     out = []
@@ -57,7 +57,9 @@ def _detail(tenant_id: str, name: str, version: str | None = None) -> WorkflowDe
     )
 
 
-@router.get("/{name}", response_model=WorkflowDetail)
+@router.get(
+    "/{name}", response_model=WorkflowDetail, operation_id="getWorkflow", responses=errors(404)
+)
 def get_workflow(name: str, principal: ReaderDep, version: str | None = None) -> WorkflowDetail:
     """A workflow's spec, input schema and versions (newest, or `version`)."""
     return _detail(principal.tenant_id, name, version)
@@ -67,7 +69,12 @@ def get_workflow(name: str, principal: ReaderDep, version: str | None = None) ->
     "",
     response_model=WorkflowDetail,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": WorkflowDetail, "description": "Already registered."}},
+    operation_id="registerWorkflow",
+    responses={
+        200: {"model": WorkflowDetail, "description": "Already registered."},
+        **errors(409),
+        **BODY_ERRORS,
+    },
 )
 def register_workflow(
     body: WorkflowRegister, principal: AdminDep, response: Response

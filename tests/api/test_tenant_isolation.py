@@ -21,6 +21,9 @@ RUN_ENDPOINTS = [
     ("GET", "/v1/runs/{id}/diff/{id}"),
     ("POST", "/v1/runs/{id}/replay"),
     ("GET", "/v1/runs/{id}/lineage"),
+    ("GET", "/v1/runs/{id}/wait"),
+    ("GET", "/v1/runs/{id}/webhooks"),
+    ("POST", "/v1/runs/{id}/webhooks/msg_1/redeliver"),
 ]
 TRAINING_JOB_ENDPOINTS = [
     ("GET", "/v1/training-jobs/{id}"),

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hmac
-import json
+import base64
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from sqlmodel import select
+from standardwebhooks.webhooks import Webhook
 
 from forgeyard.db import session_scope
 from forgeyard.models import Effect, Run
 from forgeyard.settings import get_settings
 from tests.support.service import read_events, wait_for
-from worker.webhooks import sign
 
 
 class WebhookReceiver:
@@ -78,17 +77,23 @@ def test_http_submit_approval_and_finish_with_a_real_worker(tenant, start_worker
             effects = list(s.exec(select(Effect).where(Effect.run_id == run["id"])))
         assert len(effects) == 1
 
-        # The webhook: first try refused, retried with backoff, then accepted; signed.
-        wait_for(lambda: len(hook.calls) >= 2, what="the webhook retry")
-        headers, body, code = hook.calls[-1]
-        assert [c[2] for c in hook.calls] == [500, 204]
-        expected = sign(get_settings().webhook_secret, headers["X-Forgeyard-Timestamp"], body)
-        assert hmac.compare_digest(headers["X-Forgeyard-Signature"], expected)
-        assert json.loads(body)["run"] == {
-            **json.loads(body)["run"],
-            "id": run["id"],
-            "status": "succeeded",
-        }
+        # The webhooks: the approval wait (first try refused, retried with backoff,
+        # then accepted), then the finish; each verified the Standard Webhooks way.
+        wait_for(lambda: len(hook.calls) >= 3, what="the webhooks")
+        secret = get_settings().webhook_secret
+        verifier = Webhook(base64.b64encode(secret.encode()).decode())
+        # (The retry of the first and the second event may arrive in either order.)
+        by_type: dict[str, list[tuple[dict, int, str]]] = {}
+        for headers, body, code in hook.calls:
+            event = verifier.verify(body, headers)
+            by_type.setdefault(event["type"], []).append((event, code, headers["webhook-id"]))
+        waiting, finished = by_type["run.waiting_approval"], by_type["run.finished"]
+        assert [code for _, code, _ in waiting] == [500, 204] and len(finished) == 1
+        assert waiting[0][2] == waiting[1][2]  # a retry is the same message
+        assert waiting[0][0]["data"]["pending_approval"] == {"node": "gate", "message": "Pay 7?"}
+        data = finished[0][0]["data"]
+        assert data["id"] == run["id"] and data["status"] == "succeeded"
+        assert data["output"] == done["output"]
     finally:
         hook.close()
 
