@@ -15,7 +15,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.support.served import served_api
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,21 +88,27 @@ def upgrade(url: str) -> None:
         subprocess.run([*pip, "uninstall", "-y", dist], capture_output=True, timeout=300)
 
 
-def forgeyard(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # PYTHONPATH names only Forgeyard's own code (this checkout), not the tool package.
-    env = {
+def environment(tmp_path: Path) -> dict[str, str]:
+    # PYTHONPATH names only Forgeyard's own code (this checkout), not the tool package;
+    # no FORGEYARD_API_TOOL_MODULES either.
+    return {
         "PYTHONPATH": str(REPO),
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'fy.db'}",
         "FORGEYARD_DATA_DIR": str(tmp_path / "data"),
     }
+
+
+def forgeyard(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "forgeyard", *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env=env,
+        env=env or environment(tmp_path),
         timeout=300,
     )
 
@@ -154,3 +163,50 @@ def test_without_the_package_the_tool_is_unknown(tmp_path):
     done = forgeyard(tmp_path, "workflows", "validate", "greet.yaml")
     assert done.returncode == 1
     assert "unknown tool `greetabsent.hello`" in done.stderr
+
+
+@pytest.mark.integration
+def test_the_api_and_a_worker_find_an_installed_tool_package(tool_package, tmp_path):
+    """Registered over HTTP, run by a Celery worker: neither is told where the tool lives."""
+    tag = tool_package["tag"]
+    env = {
+        **environment(tmp_path),
+        "FORGEYARD_BROKER_URL": "redis://127.0.0.1:6379/14",
+        "FORGEYARD_QUEUE": f"fy-tool-packages-{tag}",
+    }
+    assert forgeyard(tmp_path, "db", "upgrade", env=env).returncode == 0
+    assert forgeyard(tmp_path, "tenants", "create", "acme", env=env).returncode == 0
+    made = forgeyard(tmp_path, "keys", "create", "acme", env=env)
+    assert made.returncode == 0, made.stderr
+    headers = {"Authorization": f"Bearer {made.stdout.strip().splitlines()[-1]}"}
+    worker_log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "forgeyard", "worker", "--concurrency", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with served_api(env, tmp_path / "api.log") as url, httpx.Client(base_url=url) as http:
+            registered = http.post("/v1/workflows", json={"yaml": spec(tag)}, headers=headers)
+            assert registered.status_code == 201, registered.text
+            submitted = http.post(
+                f"/v1/workflows/greet_{tag}/runs", json={"input": {"name": "Ada"}}, headers=headers
+            )
+            assert submitted.status_code == 202, submitted.text
+            run_id = submitted.json()["id"]
+            waited = http.get(f"/v1/runs/{run_id}/wait", params={"timeout": 120}, headers=headers)
+            assert waited.status_code == 200, waited.text
+            run = waited.json()
+            log = (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+            assert run["status"] == "succeeded", (run, log)
+            assert run["output"] == {"end": "done", "text": "hello Ada"}
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
+        worker_log.close()
