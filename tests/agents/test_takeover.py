@@ -10,11 +10,11 @@ node again.  Here the death is made exact: ``on_step`` raises a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
+from agents import runner
 from agents.runner import execute_run, start_run
 from agents.trace import load_trace
 from forgeyard import leases
@@ -102,29 +102,27 @@ def test_the_unsaved_try_is_marked_abandoned_and_the_node_runs_again(any_db, nod
     assert abandoned.output is not None  # what the dead worker computed stays visible
 
 
-@dataclass(frozen=True)
-class _DiesAtSecondCheckpointWrite(leases.Lease):
-    """A holder whose process dies once its run's input is checkpointed: no later write lands."""
-
-    def check(self) -> None:  # called before each checkpoint write
-        _writes[self.row_id] = _writes.get(self.row_id, 0) + 1
-        if _writes[self.row_id] >= 2:
-            raise Killed
-        super().check()
-
-
-_writes: dict[str, int] = {}
-
-
-def test_a_worker_killed_before_the_first_node_is_taken_over(any_db):
+def test_a_worker_killed_before_the_first_node_is_taken_over(any_db, monkeypatch):
     # LangGraph's first checkpoint holds only the input (its next task is its own
     # `__start__`, no spec node): the taker marks the spec's start node abandoned.
     run_id = start_run(load_spec_text(_spec()), {"a": 1}).id
     first = leases.acquire(Run, run_id, "first-worker")
     assert first is not None
-    dying = _DiesAtSecondCheckpointWrite(Run, run_id, "first-worker", first.epoch)
+    # The process dies once its run's input is checkpointed: the lease check
+    # before each checkpoint write is where the second write would begin.
+    checks = []
+    real_check = runner._CheckpointFence.check
+
+    def dies_at_second_write(self: runner._CheckpointFence) -> None:
+        checks.append(self.lease.row_id)
+        if len(checks) >= 2:
+            raise Killed
+        real_check(self)
+
+    monkeypatch.setattr(runner._CheckpointFence, "check", dies_at_second_write)
     with pytest.raises(Killed):
-        execute_run(run_id, fence=dying)
+        execute_run(run_id, fence=first)
+    monkeypatch.undo()
     _expire(run_id)
     second = leases.acquire(Run, run_id, "second-worker")
     assert second is not None and second.previous_owner == "first-worker"
