@@ -32,7 +32,7 @@ from agents.model_client import ModelClient
 from agents.nodes import OUTPUT, VISITS, NodeError, RunServices
 from agents.trace import StepRecorder, abandon_unsaved_try, jsonable
 from forgeyard.checkpoints import FENCE_KEY
-from forgeyard.db import session_scope
+from forgeyard.db import DATABASE_UNAVAILABLE, session_scope
 from forgeyard.leases import Lease, LeaseLost
 from forgeyard.models import Run, RunStatus, Step, StepStatus, WorkflowSpecRecord, utcnow
 from forgeyard.telemetry import context, traces
@@ -319,6 +319,10 @@ def _invoke(
         snapshot = graph.get_state(graph_config)
     except LeaseLost:
         raise  # another worker owns the run now: this one writes nothing more
+    except DATABASE_UNAVAILABLE:
+        # Not the run's failure: the database went away mid-run (or a pooled
+        # connection died with it). The caller leaves the run to its lease.
+        raise
     except NodeError as exc:
         return RunStatus.failed, str(exc)
     except GraphRecursionError:

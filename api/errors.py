@@ -10,11 +10,9 @@ pings pooled connections, so the API recovers by itself).
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 import kombu.exceptions
-import psycopg
 import redis.exceptions
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -29,6 +27,7 @@ from agents.search import CursorInvalid, QueryInvalid
 from api.registry import SpecNotAllowed, VersionConflict
 from api.schemas import ErrorOut, Problem, PromotionRefusedOut
 from api.submissions import IdempotencyConflict
+from forgeyard.db import DATABASE_UNAVAILABLE
 from forgeyard.settings import get_settings
 from rewards.errors import DatasetError, LabelError, RewardModelNotFound, RewardSpecError
 from serving import AdapterError, ModelServerError
@@ -112,14 +111,7 @@ UNAVAILABLE_RESPONSE = errors(503)
 BODY_ERRORS = errors(400, 413, 422)
 
 # Errors meaning "that service cannot be reached right now", not "this request is wrong".
-_DATABASE_DOWN: tuple[type[Exception], ...] = (
-    sa_exc.OperationalError,  # connection refused, server restarting, SQLite locked
-    sa_exc.InterfaceError,
-    sa_exc.DisconnectionError,
-    sa_exc.TimeoutError,  # no pooled connection came free
-    psycopg.OperationalError,  # the checkpointer's own connections
-    sqlite3.OperationalError,
-)
+_DATABASE_DOWN = DATABASE_UNAVAILABLE
 _BROKER_DOWN: tuple[type[Exception], ...] = (
     kombu.exceptions.OperationalError,
     redis.exceptions.ConnectionError,

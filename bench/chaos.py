@@ -1,7 +1,8 @@
 """Chaos: a whole site under killed, frozen and cut-off parts, at scale; it prints what survived.
 
     python bench/chaos.py [--runs 200] [--kills 200] [--burst 50] [--outage 30]
-                          [--freezes 2] [--workers 3] [--concurrency 2] [--seed 0]
+                          [--freezes 2] [--workers 3] [--concurrency 2] [--pool prefork|threads]
+                          [--seed 0]
                           [--whole-worker-share 0.2] [--workdir DIR]
 
 Starts a site of its own — a private PostgreSQL cluster on a port of its own,
@@ -48,7 +49,15 @@ def main() -> int:
     parser.add_argument("--outage", type=float, default=30.0, help="PostgreSQL outage, seconds.")
     parser.add_argument("--freezes", type=int, default=2, help="Frozen-worker rounds.")
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=2, help="Pool processes per worker.")
+    parser.add_argument(
+        "--concurrency", type=int, default=2, help="Runs per worker (processes or threads)."
+    )
+    parser.add_argument(
+        "--pool",
+        choices=["prefork", "threads"],
+        default="prefork",
+        help="Celery pool of the workers (threads: every kill takes a whole worker).",
+    )
     parser.add_argument(
         "--whole-worker-share", type=float, default=0.2, help="Kills that take a whole worker."
     )
@@ -66,6 +75,7 @@ def main() -> int:
         outage_seconds=args.outage,
         workers=args.workers,
         concurrency=args.concurrency,
+        pool=args.pool,
         whole_worker_share=args.whole_worker_share,
         model_delay=args.model_delay,
         submit_gap=args.submit_gap,

@@ -175,6 +175,9 @@ class _Pool:
                 min_size=1,
                 max_size=get_settings().checkpoint_pool_size,
                 kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+                # A connection the server closed (restart, outage) is replaced
+                # when lent, not handed to a run to fail on.
+                check=ConnectionPool.check_connection,
                 open=True,
                 name="forgeyard-checkpoints",
             )

@@ -14,6 +14,7 @@ Errors::
 from __future__ import annotations
 
 import io
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+import psycopg
 from sqlalchemy import event, inspect, pool, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -36,6 +39,19 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The pg_advisory_lock key every `forgeyard db upgrade` of an installation
 # takes ("Forgeyrd" as 8 bytes); one database, one key.
 SCHEMA_LOCK_KEY = int.from_bytes(b"Forgeyrd", "big")
+
+# Errors meaning "the database cannot be reached right now", not "this work is
+# wrong": the API answers 503 for them, and a run worker leaves the run to its
+# lease's expiry (as if it had died) rather than failing it.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    sa_exc.OperationalError,  # connection refused, server restarting, SQLite locked
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,  # no pooled connection came free
+    psycopg.OperationalError,  # the checkpointer's own connections (AdminShutdown, PoolTimeout)
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+)
 
 
 class SchemaNotReady(RuntimeError):

@@ -30,7 +30,7 @@ from sqlmodel import col, select
 from agents.effects import cancelled_output
 from agents.runner import RunNotFound, RunStateError, execute_run, get_run
 from forgeyard import leases
-from forgeyard.db import session_scope
+from forgeyard.db import DATABASE_UNAVAILABLE, session_scope
 from forgeyard.leases import Heartbeat, Lease, LeaseLost
 from forgeyard.models import Approval, DeliveryStatus, Run, RunStatus, Step, WebhookDelivery, utcnow
 from forgeyard.settings import get_settings
@@ -130,6 +130,7 @@ def _process(run_id: str) -> Run | None:
         return None
     heartbeat = Heartbeat(lease)
     heartbeat.start()
+    keep_lease = False
     log.info(
         "run %s (%s): executing as %s, lease epoch %d%s",
         run_id,
@@ -165,9 +166,21 @@ def _process(run_id: str) -> Run | None:
     except LeaseLost as exc:
         log.warning("run %s: stopped, lease lost (%s)", run_id, exc)
         return None
+    except DATABASE_UNAVAILABLE as exc:
+        # As if this worker had died here: the lease is kept, so it expires and
+        # the sweeper sends the run again, resumed from its last checkpoint.
+        log.warning(
+            "run %s: database unavailable (%s: %s); left to its lease's expiry and the sweeper",
+            run_id,
+            type(exc).__name__,
+            exc,
+        )
+        keep_lease = True
+        return None
     finally:
         heartbeat.stop()
-        lease.release()
+        if not keep_lease:
+            lease.release()
     log.info(
         "run %s: %s%s", run_id, result.status.value, f" ({result.error})" if result.error else ""
     )

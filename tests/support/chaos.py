@@ -93,7 +93,8 @@ class ChaosPlan:
     outage_seconds: float = 8.0  # PostgreSQL outage (0: none)
     redis_restart: bool = True
     workers: int = 3  # worker processes
-    concurrency: int = 2  # pool processes per worker (prefork)
+    concurrency: int = 2  # runs per worker: pool processes (prefork) or threads
+    pool: str = "prefork"  # the Celery pool: prefork (kills hit one pool process) or threads
     model_delay: float = 0.3  # seconds each model answer waits
     submit_gap: float = 0.6  # seconds between submissions of the main batch
     kill_gap: tuple[float, float] = (0.5, 2.0)  # seconds between kills (uniform)
@@ -536,7 +537,7 @@ class Site:
         self._count += 1
         name = f"worker{self._count}"
         argv = [sys.executable, "-m", "celery", "-A", "worker.app", "worker",
-                "-P", "prefork", "--concurrency", str(self.plan.concurrency),
+                "-P", self.plan.pool, "--concurrency", str(self.plan.concurrency),
                 "-Q", self.env["FORGEYARD_QUEUE"], "--loglevel", "INFO",
                 "--without-gossip", "--without-mingle", "-n", f"{name}@%h"]  # fmt: skip
         worker = Proc(name, argv, self.env, self.workdir)
@@ -829,7 +830,8 @@ class Chaos:
             run_id, pid, node, worker = self.rng.choice(victims)
             assert worker is not None
             self.killed.add(pid)
-            if self.rng.random() < self.plan.whole_worker_share:
+            # A threads worker runs its runs in its own process: any kill takes all of them.
+            if pid == worker.pid or self.rng.random() < self.plan.whole_worker_share:
                 worker.kill9()
                 self.site.retire(worker)
                 self.site.start_worker()

@@ -99,3 +99,36 @@ def test_model_server_down_fails_the_run_with_a_clear_error(any_db, monkeypatch)
     assert run is not None and run.status == RunStatus.failed
     assert "127.0.0.1:9" in run.error and "ask" in run.error
     assert get_run(run.id).lease_owner is None  # released for whoever comes next
+
+
+def test_a_database_error_mid_run_leaves_the_run_to_its_lease_not_failed(any_db, monkeypatch):
+    """A connection the database closed (an outage, a restart) is not the run's failure."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    from agents.trace import load_trace
+
+    sent: list[str] = []
+    monkeypatch.setattr(runs, "enqueue", lambda run_id: sent.append(run_id) or True)
+    run_id = _run()
+    calls = []
+
+    def connection_dies_at_first_step(step):  # type: ignore[no-untyped-def]
+        calls.append(step.node)
+        if len(calls) == 1:
+            shutdown = psycopg.errors.AdminShutdown("terminating connection")
+            raise sa_exc.OperationalError("UPDATE runs", {}, shutdown)
+
+    monkeypatch.setattr(runs, "_stop_if_cancelled", connection_dies_at_first_step)
+    assert runs.process_run(run_id) is None
+    run = get_run(run_id)
+    assert run.status == RunStatus.running and run.error is None  # not failed
+    assert run.lease_owner is not None  # kept: it expires as a dead worker's would
+    assert runs.sweep() == [] and sent == []  # not before the lease ran out
+
+    _set(run_id, lease_expires_at=utcnow() - timedelta(seconds=1))
+    assert runs.sweep() == [run_id] and sent == [run_id]
+    done = runs.process_run(run_id)
+    assert done is not None and done.status == RunStatus.succeeded
+    assert done.output == {"end": "done", "total": 1, "paid": 1}
+    assert [s.status.value for s in load_trace(run_id)].count("abandoned") == 1
