@@ -177,7 +177,9 @@ def _freeze_the_holder_of_a_run(tenant, workers, hooks: _Hooks, a: int) -> None:
     os.killpg(frozen.proc.pid, signal.SIGSTOP)
     try:
         # Its lease (2 s) expires; the other worker's sweeper hands the run over.
-        wait_for(lambda: _status(tenant, run_id) == "succeeded", what="the taken-over run")
+        wait_for(
+            lambda: _status(tenant, run_id) == "succeeded", timeout=180, what="the taken-over run"
+        )
     finally:
         os.killpg(frozen.proc.pid, signal.SIGCONT)
     # Awake, the frozen worker finishes its nap and stops at its next write.
