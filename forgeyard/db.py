@@ -228,7 +228,16 @@ def _package_migrations(url: str) -> None:
     from importlib.metadata import entry_points
 
     for ep in sorted(entry_points(group=MIGRATIONS_GROUP), key=lambda e: e.name):
-        hook = ep.load()
+        dist = getattr(ep, "dist", None)
+        package = f"`{dist.name}`" if dist is not None else "an installed package"
+        try:
+            hook = ep.load()
+        except Exception as exc:  # a package half-uninstalled, or broken
+            raise SchemaNotReady(
+                f"the migration hook `{ep.name}` ({ep.value}) of {package} cannot be "
+                f"loaded: {type(exc).__name__}: {exc}; reinstall or uninstall that "
+                "package, then run `forgeyard db upgrade`"
+            ) from exc
         hook(url)
 
 
